@@ -1,0 +1,31 @@
+# syntax=docker/dockerfile:1.7
+# Multi-stage: build TypeScript and the console with dev dependencies, ship only dist + prod deps.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY machines ./machines
+RUN npm run build && (npm run build:console --if-present)
+
+FROM node:20-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production PORT=8080 DATA_DIR=/var/lib/integration-service
+WORKDIR /app
+RUN mkdir -p /var/lib/integration-service && chown node:node /var/lib/integration-service
+COPY --from=deps --chown=node:node /app/node_modules ./node_modules
+COPY --from=build --chown=node:node /app/dist ./dist
+COPY --from=build --chown=node:node /app/src/console/dist ./dist/src/console/dist
+COPY --chown=node:node migrations ./migrations
+COPY --chown=node:node package.json ./
+USER node
+EXPOSE 8080
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s \
+  CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/health/live').then(r=>process.exit(r.ok?0:1)).catch(()=>process.exit(1))"
+# Node gets SIGTERM directly (no shell wrapper) so graceful shutdown runs within its 10 s.
+CMD ["node", "dist/src/main.js"]

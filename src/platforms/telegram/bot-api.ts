@@ -1,0 +1,81 @@
+import { AppError } from '../../errors.ts';
+import { metrics } from '../../observability/metrics.ts';
+import { mapBotApiError, type BotApiFailure } from './errors.ts';
+
+// A thin Bot API client over fetch. The token is part of the URL path (Telegram's design), so
+// no URL, request or response object ever leaves this module inside an error.
+
+export interface BotUser { id: number; is_bot: boolean; first_name: string; username?: string }
+export interface BotChat { id: number; type: 'private' | 'group' | 'supergroup' | 'channel'; title?: string; username?: string; first_name?: string }
+export interface BotChatMember {
+  status: 'creator' | 'administrator' | 'member' | 'restricted' | 'left' | 'kicked';
+  user: BotUser;
+  can_post_messages?: boolean; can_edit_messages?: boolean; can_delete_messages?: boolean;
+  can_send_messages?: boolean; can_restrict_members?: boolean; can_invite_users?: boolean; can_pin_messages?: boolean;
+  can_manage_chat?: boolean; can_promote_members?: boolean; can_change_info?: boolean;
+}
+export interface BotMessage { message_id: number; date: number; chat: BotChat; from?: BotUser; text?: string }
+export interface BotUpdate { update_id: number; message?: BotMessage; channel_post?: BotMessage }
+
+export interface BotApiOptions {
+  baseUrl: string;
+  token: string;
+  // Telegram answers in ~100 ms; 10 s means it is not answering at all.
+  timeoutMs?: number;
+}
+
+export class BotApi {
+  readonly #base: string;
+  readonly #timeoutMs: number;
+
+  constructor(opts: BotApiOptions) {
+    this.#base = `${opts.baseUrl.replace(/\/+$/, '')}/bot${opts.token}/`;
+    this.#timeoutMs = opts.timeoutMs ?? 10_000;
+  }
+
+  async call<T>(method: string, params: Record<string, unknown> = {}, timeoutMs = this.#timeoutMs): Promise<T> {
+    const started = process.hrtime.bigint();
+    let outcome = 'error';
+    try {
+      let res: Response;
+      try {
+        res = await fetch(this.#base + method, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(params),
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+      } catch (err) {
+        const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
+        throw new AppError('TG_UNAVAILABLE', timedOut ? `Bot API ${method} timed out` : `Bot API ${method} unreachable`);
+      }
+      let body: { ok: boolean; result?: T } & Partial<BotApiFailure>;
+      try {
+        body = (await res.json()) as typeof body;
+      } catch {
+        throw new AppError('TG_UNAVAILABLE', `Bot API ${method} answered ${res.status} without JSON`);
+      }
+      if (!body.ok) {
+        outcome = String(body.error_code ?? res.status);
+        throw mapBotApiError({ error_code: body.error_code ?? res.status, description: body.description, parameters: body.parameters }, method);
+      }
+      outcome = 'ok';
+      return body.result as T;
+    } finally {
+      metrics.apiLatency.observe({ method: `bot.${method}`, outcome }, Number(process.hrtime.bigint() - started) / 1e9);
+    }
+  }
+
+  getMe(): Promise<BotUser> { return this.call('getMe'); }
+  getChat(chatId: string | number): Promise<BotChat> { return this.call('getChat', { chat_id: chatId }); }
+  getChatMember(chatId: string | number, userId: number): Promise<BotChatMember> {
+    return this.call('getChatMember', { chat_id: chatId, user_id: userId });
+  }
+  sendMessage(params: { chat_id: string | number; text: string; parse_mode?: string; disable_notification?: boolean; reply_to_message_id?: number }): Promise<BotMessage> {
+    return this.call('sendMessage', params);
+  }
+  // Long poll: Telegram holds the request up to `timeout` s, so the HTTP timeout must exceed it.
+  getUpdates(offset: number, timeoutS = 25): Promise<BotUpdate[]> {
+    return this.call('getUpdates', { offset, timeout: timeoutS, allowed_updates: ['message', 'channel_post'] }, (timeoutS + 10) * 1000);
+  }
+}

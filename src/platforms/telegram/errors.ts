@@ -1,0 +1,107 @@
+import { errors } from 'telegram';
+import { AppError, isAppError, type ErrorCode } from '../../errors.ts';
+
+// The one map from Telegram's errors (GramJS RPC errors, Bot API envelopes, socket failures) to
+// API.md's codes. GramJS gives classes only to a few errors (FloodWaitError, *MigrateError);
+// everything else is an RPCError classified on `errorMessage`, never on free text.
+
+const rpcCodes: Record<string, ErrorCode> = {
+  PHONE_NUMBER_INVALID: 'TG_PHONE_INVALID',
+  PHONE_NUMBER_BANNED: 'TG_PHONE_BANNED',
+  PHONE_NUMBER_FLOOD: 'TG_API_429',
+  PHONE_CODE_INVALID: 'TG_CODE_INVALID',
+  PHONE_CODE_EMPTY: 'TG_CODE_INVALID',
+  PHONE_CODE_EXPIRED: 'TG_CODE_EXPIRED',
+  PHONE_CODE_HASH_EMPTY: 'TG_CODE_EXPIRED',
+  SESSION_PASSWORD_NEEDED: 'TG_2FA_REQUIRED',
+  PASSWORD_HASH_INVALID: 'TG_PASSWORD_INVALID',
+  SRP_ID_INVALID: 'TG_PASSWORD_INVALID',
+  AUTH_KEY_UNREGISTERED: 'TG_SESSION_EXPIRED',
+  AUTH_KEY_INVALID: 'TG_SESSION_EXPIRED',
+  AUTH_KEY_PERM_EMPTY: 'TG_SESSION_EXPIRED',
+  SESSION_REVOKED: 'TG_SESSION_EXPIRED',
+  SESSION_EXPIRED: 'TG_SESSION_EXPIRED',
+  USER_DEACTIVATED: 'TG_SESSION_EXPIRED',
+  USER_DEACTIVATED_BAN: 'TG_SESSION_EXPIRED',
+  // Two live connections on one key: Telegram drops the key for both; the session must log in again.
+  AUTH_KEY_DUPLICATED: 'TG_SESSION_EXPIRED',
+  AUTH_TOKEN_EXPIRED: 'TG_CODE_EXPIRED',
+  USERNAME_INVALID: 'TG_CHAT_NOT_FOUND',
+  USERNAME_NOT_OCCUPIED: 'TG_CHAT_NOT_FOUND',
+  CHANNEL_INVALID: 'TG_CHAT_NOT_FOUND',
+  CHANNEL_PRIVATE: 'TG_NOT_MEMBER',
+  CHAT_ID_INVALID: 'TG_CHAT_NOT_FOUND',
+  PEER_ID_INVALID: 'TG_CHAT_NOT_FOUND',
+  INVITE_HASH_INVALID: 'TG_CHAT_NOT_FOUND',
+  INVITE_HASH_EXPIRED: 'TG_CHAT_NOT_FOUND',
+  USER_NOT_PARTICIPANT: 'TG_NOT_MEMBER',
+  CHAT_ADMIN_REQUIRED: 'TG_NOT_ADMIN',
+  CHAT_WRITE_FORBIDDEN: 'TG_CHAT_WRITE_FORBIDDEN',
+  CHAT_SEND_PLAIN_FORBIDDEN: 'TG_CHAT_WRITE_FORBIDDEN',
+  CHAT_RESTRICTED: 'TG_CHAT_WRITE_FORBIDDEN',
+  USER_BANNED_IN_CHANNEL: 'TG_CHAT_WRITE_FORBIDDEN',
+  USER_IS_BLOCKED: 'TG_CHAT_WRITE_FORBIDDEN',
+  INPUT_USER_DEACTIVATED: 'TG_CHAT_WRITE_FORBIDDEN',
+  MESSAGE_TOO_LONG: 'VALIDATION_ERROR',
+  MESSAGE_EMPTY: 'VALIDATION_ERROR',
+};
+
+const messages: Partial<Record<ErrorCode, string>> = {
+  TG_PHONE_INVALID: 'Telegram does not accept this phone number',
+  TG_PHONE_BANNED: 'This phone number is banned by Telegram',
+  TG_CODE_INVALID: 'The login code is wrong',
+  TG_CODE_EXPIRED: 'The login code has expired; request a new one',
+  TG_2FA_REQUIRED: 'The account has two-step verification; send its password',
+  TG_PASSWORD_INVALID: 'The two-step verification password is wrong',
+  TG_SESSION_EXPIRED: 'The Telegram session was revoked or expired; log in again',
+  TG_BOT_TOKEN_INVALID: 'Telegram refused the bot token',
+  TG_CHAT_NOT_FOUND: 'Telegram does not know this chat',
+  TG_NOT_MEMBER: 'The connection is not a member of this chat',
+  TG_NOT_ADMIN: 'The connection is not an administrator of this chat',
+  TG_CHAT_WRITE_FORBIDDEN: 'The connection may not send messages to this chat',
+  TG_UNAVAILABLE: 'Telegram is unreachable',
+};
+
+const floodError = (seconds: number, cause?: unknown) =>
+  new AppError('TG_API_429', `Telegram asks to wait ${seconds} s`, { retryAfter: seconds, cause });
+
+const fromCode = (code: ErrorCode, cause: unknown, detail?: string) =>
+  new AppError(code, messages[code] ?? detail ?? code, { cause });
+
+/** GramJS (MTProto) errors → AppError. Unknown errors are TG_UNAVAILABLE (retryable). */
+export function mapTelegramError(err: unknown): AppError {
+  if (isAppError(err)) return err;
+  if (err instanceof errors.FloodWaitError || err instanceof errors.SlowModeWaitError) {
+    return floodError(Math.max(1, err.seconds), err);
+  }
+  if (err instanceof errors.RPCError) {
+    const name = err.errorMessage ?? '';
+    const flood = /^(?:FLOOD_WAIT|FLOOD_PREMIUM_WAIT|SLOWMODE_WAIT)_(\d+)$/.exec(name);
+    if (flood) return floodError(Math.max(1, Number(flood[1])), err);
+    const code = rpcCodes[name];
+    if (code) return fromCode(code, err);
+    if (err.code === 401) return fromCode('TG_SESSION_EXPIRED', err);
+    if (err.code === 420) return floodError(1, err);
+    return new AppError('TG_UNAVAILABLE', `Telegram answered ${name || 'an error'}`, { cause: err });
+  }
+  return new AppError('TG_UNAVAILABLE', messages.TG_UNAVAILABLE!, { cause: err });
+}
+
+export interface BotApiFailure { error_code: number; description?: string; parameters?: { retry_after?: number } }
+
+/** Bot API envelope `{ok:false, error_code, description}` → AppError. */
+export function mapBotApiError(body: BotApiFailure, method: string): AppError {
+  const description = body.description ?? '';
+  if (body.error_code === 429) return floodError(Math.max(1, body.parameters?.retry_after ?? 1), body);
+  if (body.error_code === 401 || body.error_code === 404 && method === 'getMe') {
+    return fromCode('TG_BOT_TOKEN_INVALID', body);
+  }
+  if (body.error_code === 403) return fromCode(/not a member|kicked/i.test(description) ? 'TG_NOT_MEMBER' : 'TG_CHAT_WRITE_FORBIDDEN', body);
+  if (body.error_code === 400) {
+    if (/chat not found|user not found|PEER_ID_INVALID/i.test(description)) return fromCode('TG_CHAT_NOT_FOUND', body);
+    if (/not enough rights|have no rights|CHAT_WRITE_FORBIDDEN/i.test(description)) return fromCode('TG_CHAT_WRITE_FORBIDDEN', body);
+    if (/member list is inaccessible|USER_NOT_PARTICIPANT|not a member/i.test(description)) return fromCode('TG_NOT_MEMBER', body);
+    if (/message is too long|message text is empty/i.test(description)) return fromCode('VALIDATION_ERROR', body, 'Telegram refused the message text');
+  }
+  return new AppError('TG_UNAVAILABLE', `Telegram Bot API ${method} failed (${body.error_code})`, { cause: body });
+}
