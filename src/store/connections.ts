@@ -1,0 +1,145 @@
+import type postgres from 'postgres';
+
+// Owner-scoped queries for connections and their encrypted secrets. Every query that serves a
+// caller has `owner = ${owner}` in its WHERE clause: tenancy lives in SQL, not in filters after.
+
+type Sql = postgres.Sql | postgres.TransactionSql;
+
+export type Status = 'connecting' | 'awaiting-code' | 'awaiting-qr' | 'awaiting-2fa' | 'active' | 'error' | 'stopped';
+export type SecretName = 'session' | 'bot_token' | 'phone' | 'password_hint' | 'login_state';
+
+export interface ConnectionRow {
+  id: string;
+  owner: string;
+  platform: string;
+  kind: 'user' | 'bot';
+  status: Status;
+  status_since: Date;
+  display_name: string | null;
+  username: string | null;
+  platform_user_id: string | null;
+  phone_masked: string | null;
+  login: Record<string, unknown> | null;
+  error: { code: string; message: string; retryAt?: string } | null;
+  snapshot: unknown;
+  machine_version: number;
+  shard: number;
+  created_at: Date;
+  updated_at: Date;
+  last_active_at: Date | null;
+}
+
+export interface Connection {
+  id: string; platform: string; kind: 'user' | 'bot'; status: Status; statusSince: string;
+  displayName: string | null; username?: string; platformUserId?: string; phone?: string;
+  login?: Record<string, unknown>; error?: { code: string; message: string; retryAt?: string };
+  createdAt: string; updatedAt: string; lastActiveAt?: string;
+}
+
+export const toConnection = (r: ConnectionRow): Connection => ({
+  id: r.id,
+  platform: r.platform,
+  kind: r.kind,
+  status: r.status,
+  statusSince: r.status_since.toISOString(),
+  displayName: r.display_name,
+  ...(r.username ? { username: r.username } : {}),
+  ...(r.platform_user_id ? { platformUserId: r.platform_user_id } : {}),
+  ...(r.phone_masked ? { phone: r.phone_masked } : {}),
+  ...(r.login ? { login: r.login } : {}),
+  ...(r.error ? { error: r.error } : {}),
+  createdAt: r.created_at.toISOString(),
+  updatedAt: r.updated_at.toISOString(),
+  ...(r.last_active_at ? { lastActiveAt: r.last_active_at.toISOString() } : {}),
+});
+
+export async function insertConnection(sql: Sql, row: { id: string; owner: string; kind: 'user' | 'bot'; shard: number; phoneMasked?: string; login?: Record<string, unknown>; machineVersion: number }): Promise<ConnectionRow> {
+  const [r] = await sql<ConnectionRow[]>`
+    insert into connections (id, owner, kind, shard, phone_masked, login, machine_version)
+    values (${row.id}, ${row.owner}, ${row.kind}, ${row.shard}, ${row.phoneMasked ?? null}, ${row.login ? sql.json(row.login as never) : null}, ${row.machineVersion})
+    returning *`;
+  return r!;
+}
+
+export async function getConnection(sql: Sql, owner: string, id: string): Promise<ConnectionRow | undefined> {
+  const [r] = await sql<ConnectionRow[]>`select * from connections where id = ${id} and owner = ${owner}`;
+  return r;
+}
+
+/** For the supervisor and /admin only: not scoped by owner. */
+export async function getConnectionAny(sql: Sql, id: string): Promise<ConnectionRow | undefined> {
+  const [r] = await sql<ConnectionRow[]>`select * from connections where id = ${id}`;
+  return r;
+}
+
+export interface ListFilter { status?: Status; platform?: string; kind?: 'user' | 'bot'; limit: number; cursor?: { createdAt: string; id: string } }
+
+export async function listConnections(sql: Sql, owner: string, f: ListFilter): Promise<ConnectionRow[]> {
+  return sql<ConnectionRow[]>`
+    select * from connections
+    where owner = ${owner}
+      ${f.status ? sql`and status = ${f.status}` : sql``}
+      ${f.platform ? sql`and platform = ${f.platform}` : sql``}
+      ${f.kind ? sql`and kind = ${f.kind}` : sql``}
+      ${f.cursor ? sql`and (created_at, id) > (${f.cursor.createdAt}::timestamptz, ${f.cursor.id}::uuid)` : sql``}
+    order by created_at, id
+    limit ${f.limit}`;
+}
+
+/** Every connection the supervisor should run at boot, in shard order. */
+export async function listRunnable(sql: Sql, shards: number[]): Promise<ConnectionRow[]> {
+  return sql<ConnectionRow[]>`select * from connections where shard in ${sql(shards)} and status <> 'stopped' order by created_at`;
+}
+
+export interface StatePatch {
+  status: Status;
+  statusChanged: boolean;
+  displayName?: string | null; username?: string | null; platformUserId?: string | null;
+  login: Record<string, unknown> | null;
+  error: Record<string, unknown> | null;
+  snapshot: unknown;
+  machineVersion: number;
+  active: boolean;
+}
+
+export async function saveState(sql: Sql, id: string, p: StatePatch): Promise<void> {
+  await sql`
+    update connections set
+      status = ${p.status},
+      status_since = case when ${p.statusChanged} then now() else status_since end,
+      display_name = coalesce(${p.displayName ?? null}, display_name),
+      username = coalesce(${p.username ?? null}, username),
+      platform_user_id = coalesce(${p.platformUserId ?? null}, platform_user_id),
+      login = ${p.login ? sql.json(p.login as never) : null},
+      error = ${p.error ? sql.json(p.error as never) : null},
+      snapshot = ${sql.json(p.snapshot as never)},
+      machine_version = ${p.machineVersion},
+      last_active_at = case when ${p.active} then now() else last_active_at end,
+      updated_at = now()
+    where id = ${id}`;
+}
+
+export async function deleteConnection(sql: Sql, owner: string, id: string): Promise<boolean> {
+  const rows = await sql`delete from connections where id = ${id} and owner = ${owner} returning id`;
+  return rows.length > 0;
+}
+
+export async function putSecret(sql: Sql, connectionId: string, name: SecretName, ciphertext: string): Promise<void> {
+  await sql`
+    insert into connection_secrets (connection_id, name, ciphertext) values (${connectionId}, ${name}, ${ciphertext})
+    on conflict (connection_id, name) do update set ciphertext = excluded.ciphertext, updated_at = now()`;
+}
+
+export async function getSecrets(sql: Sql, connectionId: string): Promise<Partial<Record<SecretName, string>>> {
+  const rows = await sql<{ name: SecretName; ciphertext: string }[]>`
+    select name, ciphertext from connection_secrets where connection_id = ${connectionId}`;
+  return Object.fromEntries(rows.map((r) => [r.name, r.ciphertext]));
+}
+
+export async function deleteSecret(sql: Sql, connectionId: string, name: SecretName): Promise<void> {
+  await sql`delete from connection_secrets where connection_id = ${connectionId} and name = ${name}`;
+}
+
+export async function countByState(sql: Sql): Promise<{ status: Status; kind: string; n: number }[]> {
+  return sql<{ status: Status; kind: string; n: number }[]>`select status, kind, count(*)::int as n from connections group by status, kind`;
+}
