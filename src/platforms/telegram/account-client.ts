@@ -1,0 +1,240 @@
+import { Api, TelegramClient, sessions, password as srp } from 'telegram';
+import { Raw } from 'telegram/events/index.js';
+import { UpdateConnectionState } from 'telegram/network/index.js';
+import { AppError } from '../../errors.ts';
+import { metrics } from '../../observability/metrics.ts';
+import { mapTelegramError } from './errors.ts';
+import { createTelegramClient, type TelegramEndpoint } from './client-options.ts';
+
+// One GramJS client per user account, used step by step (no client.start() callbacks). GramJS
+// traps (EMULATOR.md): connect() can hang forever, in-flight invokes are not rejected on
+// disconnect, and a client whose connect() failed hangs later calls — so every call has our own
+// timeout and a failed client is destroyed, never reused.
+
+export interface Profile { platformUserId: string; displayName: string; username?: string }
+export type SignInResult = { result: 'ok'; profile: Profile } | { result: 'password'; hint?: string };
+export type QrResult = { result: 'token'; url: string; expiresAt: number } | SignInResult;
+
+export interface AccountClientOptions extends TelegramEndpoint {
+  apiId: number;
+  apiHash: string;
+  // Telegram answers in well under a second; 15 s means the socket is dead.
+  callTimeoutMs?: number;
+  connectTimeoutMs?: number;
+  // Entities kept per account. Each row costs ~0.3 KiB, so 2000 rows stay under 1 MiB of the 50 MB budget.
+  entityCacheMax?: number;
+}
+
+// MemorySession keeps every entity it ever saw (duplicates included, EMULATOR.md): bound it.
+class BoundedSession extends sessions.StringSession {
+  readonly #max: number;
+  #rows = new Map<string, unknown>();
+
+  constructor(value: string | undefined, max: number) {
+    super(value);
+    this.#max = max;
+  }
+
+  override processEntities(tlo: unknown): void {
+    const rows = (this as unknown as { _entitiesToRows(t: unknown): unknown[][] })._entitiesToRows(tlo);
+    for (const row of rows) {
+      const id = String(row[0]);
+      this.#rows.delete(id);
+      this.#rows.set(id, row);
+      if (this.#rows.size > this.#max) this.#rows.delete(this.#rows.keys().next().value!);
+    }
+    (this as unknown as { _entities: Set<unknown> })._entities = new Set(this.#rows.values());
+  }
+
+  get entityCount(): number { return this.#rows.size; }
+}
+
+const withTimeout = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> => {
+  let timer: NodeJS.Timeout;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new AppError('TG_UNAVAILABLE', `Telegram did not answer ${what} within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+};
+
+const profileOf = (user: Api.TypeUser): Profile => {
+  const u = user as Api.User;
+  const name = [u.firstName, u.lastName].filter(Boolean).join(' ');
+  return { platformUserId: String(u.id), displayName: name || u.username || String(u.id), ...(u.username ? { username: u.username } : {}) };
+};
+
+type ResolvedOptions = Required<Pick<AccountClientOptions, 'callTimeoutMs' | 'connectTimeoutMs' | 'entityCacheMax'>> & AccountClientOptions;
+
+export class AccountClient {
+  readonly #client: TelegramClient;
+  readonly #session: BoundedSession;
+  readonly #opts: ResolvedOptions;
+  #destroyed = false;
+
+  private constructor(client: TelegramClient, session: BoundedSession, opts: ResolvedOptions) {
+    this.#client = client;
+    this.#session = session;
+    this.#opts = opts;
+  }
+
+  /** Connects with a saved session (no DH, no login) or a fresh key. Throws AppError; never leaves a half-open client. */
+  static async open(sessionString: string | undefined, options: AccountClientOptions): Promise<AccountClient> {
+    const opts = { callTimeoutMs: 15_000, connectTimeoutMs: 10_000, entityCacheMax: 2000, ...options };
+    const session = new BoundedSession(sessionString, opts.entityCacheMax);
+    const client = createTelegramClient(session, opts);
+    const entityCache = (client as unknown as { _entityCache: { cacheMap: Map<string, unknown> } })._entityCache;
+    const add = (entityCache as unknown as { add(e: unknown): void }).add.bind(entityCache);
+    (entityCache as unknown as { add(e: unknown): void }).add = (entities: unknown) => {
+      add(entities);
+      const map = entityCache.cacheMap;
+      while (map.size > opts.entityCacheMax) map.delete(map.keys().next().value!);
+    };
+    const account = new AccountClient(client, session, opts);
+    try {
+      await withTimeout(client.connect(), opts.connectTimeoutMs, 'connect');
+    } catch (err) {
+      await account.destroy();
+      throw mapTelegramError(err);
+    }
+    return account;
+  }
+
+  /** The session string (auth key + DC). A secret: the caller encrypts it before it touches storage. */
+  saveSession(): string {
+    return this.#session.save();
+  }
+
+  async invoke<R extends Api.AnyRequest>(request: R, method: string): Promise<R['__response']> {
+    if (this.#destroyed) throw new AppError('TG_UNAVAILABLE', 'The Telegram client was closed');
+    const started = process.hrtime.bigint();
+    let outcome = 'ok';
+    try {
+      return await withTimeout(this.#client.invoke(request), this.#opts.callTimeoutMs, method);
+    } catch (err) {
+      const mapped = mapTelegramError(err);
+      outcome = mapped.code;
+      throw mapped;
+    } finally {
+      metrics.apiLatency.observe({ method, outcome }, Number(process.hrtime.bigint() - started) / 1e9);
+    }
+  }
+
+  /** True when the key is logged in. An unregistered key is a plain "no" here; the caller knows if it was revoked. */
+  async isAuthorized(): Promise<boolean> {
+    try {
+      await this.invoke(new Api.updates.GetState(), 'updates.getState');
+      return true;
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'TG_SESSION_EXPIRED') return false;
+      throw err;
+    }
+  }
+
+  async me(): Promise<Profile> {
+    const [user] = await this.invoke(new Api.users.GetUsers({ id: [new Api.InputUserSelf()] }), 'users.getUsers');
+    return profileOf(user!);
+  }
+
+  async sendCode(phone: string): Promise<{ phoneCodeHash: string; codeType: 'app' | 'sms' }> {
+    const sent = await this.invoke(new Api.auth.SendCode({
+      phoneNumber: phone, apiId: this.#opts.apiId, apiHash: this.#opts.apiHash, settings: new Api.CodeSettings({}),
+    }), 'auth.sendCode');
+    if (!(sent instanceof Api.auth.SentCode)) throw new AppError('TG_UNAVAILABLE', 'Telegram answered sendCode unexpectedly');
+    return { phoneCodeHash: sent.phoneCodeHash, codeType: sent.type instanceof Api.auth.SentCodeTypeApp ? 'app' : 'sms' };
+  }
+
+  async signIn(phone: string, phoneCodeHash: string, code: string): Promise<SignInResult> {
+    try {
+      const auth = await this.invoke(new Api.auth.SignIn({ phoneNumber: phone, phoneCodeHash, phoneCode: code }), 'auth.signIn');
+      if (auth instanceof Api.auth.AuthorizationSignUpRequired) throw new AppError('TG_PHONE_INVALID', 'This phone number has no Telegram account');
+      return { result: 'ok', profile: profileOf(auth.user) };
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'TG_2FA_REQUIRED') return { result: 'password', ...(await this.#hint()) };
+      throw err;
+    }
+  }
+
+  async #hint(): Promise<{ hint?: string }> {
+    const pw = await this.invoke(new Api.account.GetPassword(), 'account.getPassword');
+    return pw.hint ? { hint: pw.hint } : {};
+  }
+
+  async checkPassword(password: string): Promise<Profile> {
+    const pw = await this.invoke(new Api.account.GetPassword(), 'account.getPassword');
+    const check = await srp.computeCheck(pw, password);
+    const auth = await this.invoke(new Api.auth.CheckPassword({ password: check }), 'auth.checkPassword');
+    if (!(auth instanceof Api.auth.Authorization)) throw new AppError('TG_UNAVAILABLE', 'Telegram answered checkPassword unexpectedly');
+    return profileOf(auth.user);
+  }
+
+  /** A QR login token, or the login's end once a device accepted it (success or 2FA). */
+  async exportQr(): Promise<QrResult> {
+    try {
+      const res = await this.invoke(new Api.auth.ExportLoginToken({ apiId: this.#opts.apiId, apiHash: this.#opts.apiHash, exceptIds: [] }), 'auth.exportLoginToken');
+      if (res instanceof Api.auth.LoginToken) {
+        const token = Buffer.from(res.token).toString('base64url');
+        return { result: 'token', url: `tg://login?token=${token}`, expiresAt: res.expires * 1000 };
+      }
+      if (res instanceof Api.auth.LoginTokenSuccess && res.authorization instanceof Api.auth.Authorization) {
+        return { result: 'ok', profile: profileOf(res.authorization.user) };
+      }
+      // LoginTokenMigrateTo: one DC is all the emulator and a pinned deployment have.
+      throw new AppError('TG_UNAVAILABLE', 'Telegram asked to continue the QR login on another data center');
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'TG_2FA_REQUIRED') return { result: 'password', ...(await this.#hint()) };
+      throw err;
+    }
+  }
+
+  async logOut(): Promise<void> {
+    await this.invoke(new Api.auth.LogOut(), 'auth.logOut');
+  }
+
+  /** Sends text; `randomId` derived from our message id makes Telegram drop a repeated send. */
+  async sendMessage(peer: Api.TypeEntityLike, text: string, randomId: bigint, opts: { silent?: boolean; replyTo?: number; html?: boolean } = {}): Promise<string> {
+    const input = await this.#client.getInputEntity(peer);
+    const updates = await this.invoke(new Api.messages.SendMessage({
+      peer: input, message: text, randomId: BigInt(randomId) as never, silent: opts.silent ?? false, noWebpage: true,
+      ...(opts.replyTo ? { replyTo: new Api.InputReplyToMessage({ replyToMsgId: opts.replyTo }) } : {}),
+    }), 'messages.sendMessage');
+    return String(idOfSent(updates) ?? '');
+  }
+
+  get client(): TelegramClient { return this.#client; }
+
+  /** Connection state changes (1 connected, -1 disconnected, 0 broken key) and every raw update. */
+  onEvent(handler: (event: { type: 'state'; state: number } | { type: 'update'; update: Api.TypeUpdate | Api.TypeUpdates }) => void): void {
+    this.#client.addEventHandler((update: unknown) => {
+      if (update instanceof UpdateConnectionState) handler({ type: 'state', state: update.state });
+      else handler({ type: 'update', update: update as Api.TypeUpdate });
+    }, new Raw({}));
+  }
+
+  /** Bytes this client holds beyond its fixed ~150 KiB: entity rows, ~300 B each. */
+  accountedBytes(): number {
+    const cacheMap = (this.#client as unknown as { _entityCache: { cacheMap: Map<string, unknown> } })._entityCache.cacheMap;
+    return 150 * 1024 + (this.#session.entityCount + cacheMap.size) * 300;
+  }
+
+  trim(): void {
+    (this.#client as unknown as { _entityCache: { cacheMap: Map<string, unknown> } })._entityCache.cacheMap.clear();
+  }
+
+  /** destroy(), not disconnect(): the ping loop survives disconnect() (EMULATOR.md). */
+  async destroy(): Promise<void> {
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    await withTimeout(this.#client.destroy(), 3000, 'destroy').catch(() => undefined);
+  }
+}
+
+const idOfSent = (updates: Api.TypeUpdates): number | undefined => {
+  if (updates instanceof Api.UpdateShortSentMessage) return updates.id;
+  if (updates instanceof Api.Updates || updates instanceof Api.UpdatesCombined) {
+    for (const u of updates.updates) {
+      if (u instanceof Api.UpdateMessageID) return u.id;
+      if ((u instanceof Api.UpdateNewMessage || u instanceof Api.UpdateNewChannelMessage) && 'id' in u.message) return u.message.id;
+    }
+  }
+  return undefined;
+};
