@@ -1,0 +1,164 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { randomUUID } from 'node:crypto';
+import { AppError } from '../../src/errors.ts';
+import { bus, type LiveEvent } from '../../src/events/bus.ts';
+import {
+  acceptMessages, claimDue, getMessage, listMessages, listUnpublished, markFailed, markPublished, markSending, markSent,
+  rescheduleMessage, toApiMessage,
+} from '../../src/store/messages.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { makeConnection } from '../delivery/fixtures.ts';
+
+let db: TestDatabase;
+test.before(async () => { db = await createTestDatabase(); });
+test.after(async () => { await db.drop(); });
+
+const rejects = async (p: Promise<unknown>, code: string) => {
+  try { await p; } catch (err) {
+    assert.instance(err, AppError);
+    assert.is((err as AppError).code, code);
+    return;
+  }
+  assert.unreachable(`expected ${code}`);
+};
+
+test('same idempotency key and body twice → one row, second flagged replay', async () => {
+  const owner = `o-${randomUUID()}`;
+  const conn = await makeConnection(db.sql, owner);
+  const input = { connectionId: conn, chat: '@chan', text: 'hello', idempotencyKey: 'k1' };
+  const [a] = await acceptMessages(db.sql, owner, [input], { actor: owner });
+  const [b] = await acceptMessages(db.sql, owner, [input], { actor: owner });
+  assert.is(a!.replay, false);
+  assert.is(b!.replay, true);
+  assert.is(b!.message.id, a!.message.id);
+  const [{ n }] = await db.sql<{ n: number }[]>`select count(*)::int as n from messages where owner = ${owner}`;
+  assert.is(n, 1);
+  await rejects(acceptMessages(db.sql, owner, [{ ...input, text: 'other' }], { actor: owner }), 'IDEMPOTENCY_CONFLICT');
+  // Another owner may use the same key independently.
+  const other = `o-${randomUUID()}`;
+  const conn2 = await makeConnection(db.sql, other);
+  const [c] = await acceptMessages(db.sql, other, [{ ...input, connectionId: conn2 }], { actor: other });
+  assert.is(c!.replay, false);
+});
+
+test('concurrent requests with one key store one row', async () => {
+  const owner = `o-${randomUUID()}`;
+  const conn = await makeConnection(db.sql, owner);
+  const input = { connectionId: conn, chat: '1', text: 'race', idempotencyKey: 'same' };
+  const rs = await Promise.all(Array.from({ length: 5 }, () => acceptMessages(db.sql, owner, [input], { actor: owner })));
+  assert.is(new Set(rs.map((r) => r[0]!.message.id)).size, 1);
+  assert.is(rs.filter((r) => !r[0]!.replay).length, 1);
+});
+
+test('batch is all-or-none, audit rows commit with the messages', async () => {
+  const owner = `o-${randomUUID()}`;
+  const conn = await makeConnection(db.sql, owner);
+  const good = { connectionId: conn, chat: '@a', text: 'ok' };
+  await rejects(acceptMessages(db.sql, owner, [good, { ...good, connectionId: randomUUID() }], { actor: owner }), 'NOT_FOUND');
+  await rejects(acceptMessages(db.sql, owner, [good, { ...good, text: '' }], { actor: owner }), 'VALIDATION_ERROR');
+  await rejects(acceptMessages(db.sql, owner, [good, { ...good, idempotencyKey: 'x' }, { ...good, text: 'different', idempotencyKey: 'x' }], { actor: owner }), 'IDEMPOTENCY_CONFLICT');
+  const [{ n }] = await db.sql<{ n: number }[]>`select count(*)::int as n from messages where owner = ${owner}`;
+  assert.is(n, 0);
+  const [{ a }] = await db.sql<{ a: number }[]>`select count(*)::int as a from audit where owner = ${owner}`;
+  assert.is(a, 0);
+
+  const events: LiveEvent[] = [];
+  const off = bus.subscribe((e) => events.push(e));
+  const rs = await acceptMessages(db.sql, owner, [good, { ...good, priority: 'high' }], { actor: 'user-1' });
+  off();
+  const audit = await db.sql<{ actor: string; action: string; target: string }[]>`select actor, action, target from audit where owner = ${owner} order by id`;
+  assert.equal(audit.map((r) => r.target).sort(), rs.map((r) => r.message.id).sort());
+  assert.ok(audit.every((r) => r.action === 'message.accepted' && r.actor === 'user-1'));
+  assert.is(events.filter((e) => e.type === 'message.status' && e.owner === owner).length, 2);
+});
+
+test('inactive connection → CONNECTION_NOT_ACTIVE', async () => {
+  const owner = `o-${randomUUID()}`;
+  const conn = await makeConnection(db.sql, owner, { status: 'error' });
+  await rejects(acceptMessages(db.sql, owner, [{ connectionId: conn, chat: '1', text: 't' }], { actor: owner }), 'CONNECTION_NOT_ACTIVE');
+});
+
+test('owner scoping: another owner\'s message and connection are invisible', async () => {
+  const owner = `o-${randomUUID()}`;
+  const intruder = `o-${randomUUID()}`;
+  const conn = await makeConnection(db.sql, owner);
+  const [r] = await acceptMessages(db.sql, owner, [{ connectionId: conn, chat: '1', text: 'mine' }], { actor: owner });
+  assert.ok(await getMessage(db.sql, owner, r!.message.id));
+  assert.is(await getMessage(db.sql, intruder, r!.message.id), undefined);
+  assert.is(await getMessage(db.sql, owner, 'not-a-uuid'), undefined);
+  assert.is((await listMessages(db.sql, intruder, { limit: 10 })).items.length, 0);
+  await rejects(acceptMessages(db.sql, intruder, [{ connectionId: conn, chat: '1', text: 'x' }], { actor: intruder }), 'NOT_FOUND');
+});
+
+test('listMessages: keyset pages, filters, newest first', async () => {
+  const owner = `o-${randomUUID()}`;
+  const c1 = await makeConnection(db.sql, owner);
+  const c2 = await makeConnection(db.sql, owner);
+  const ids: string[] = [];
+  for (let i = 0; i < 7; i++) {
+    const [r] = await acceptMessages(db.sql, owner, [{ connectionId: i % 2 ? c2 : c1, chat: '1', text: `m${i}` }], { actor: owner });
+    ids.push(r!.message.id);
+  }
+  const seen: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await listMessages(db.sql, owner, { limit: 3, ...(cursor ? { cursor } : {}) });
+    seen.push(...page.items.map((m) => m.id));
+    cursor = page.nextCursor;
+  } while (cursor);
+  assert.equal(seen, [...ids].reverse());
+  const only = await listMessages(db.sql, owner, { limit: 10, connectionId: c2 });
+  assert.is(only.items.length, 3);
+  assert.is((await listMessages(db.sql, owner, { limit: 10, status: 'sent' })).items.length, 0);
+  await rejects(listMessages(db.sql, owner, { limit: 1, cursor: 'garbage' }), 'VALIDATION_ERROR');
+});
+
+test('status transitions and API shape', async () => {
+  const owner = `o-${randomUUID()}`;
+  const conn = await makeConnection(db.sql, owner);
+  const [r] = await acceptMessages(db.sql, owner, [{ connectionId: conn, chat: '@c', text: 'hi', priority: 'low' }], { actor: owner });
+  const id = r!.message.id;
+  assert.equal((await listUnpublished(db.sql, { limit: 100, horizonMs: 0 })).map((e) => e.id).includes(id), true);
+  assert.is(await markPublished(db.sql, [{ id, seq: 0 }]), 1);
+  assert.is((await listUnpublished(db.sql, { limit: 100, horizonMs: 0 })).some((e) => e.id === id), false);
+  assert.is(await markSending(db.sql, id, 99, 1000), undefined, 'stale seq cannot start a send');
+  const sending = await markSending(db.sql, id, 0, 60_000);
+  assert.is(sending!.status, 'sending');
+  assert.is(sending!.attempts, 1);
+  const retryAt = new Date(Date.now() + 5000);
+  const back = await rescheduleMessage(db.sql, id, { at: retryAt, error: { code: 'TG_UNAVAILABLE', message: 'down', retryAt: retryAt.toISOString() }, retry: true });
+  assert.is(back!.status, 'queued');
+  assert.is(back!.publish_seq, 1);
+  assert.is(back!.published_at, null);
+  assert.is(back!.retries, 1);
+  assert.equal(toApiMessage(back!).error, { code: 'TG_UNAVAILABLE', message: 'down', retryAt: retryAt.toISOString() });
+  await markSending(db.sql, id, 1, 60_000);
+  const sent = await markSent(db.sql, id, '4242');
+  const api = toApiMessage(sent!);
+  assert.is(api.status, 'sent');
+  assert.is(api.platformMessageId, '4242');
+  assert.is(api.attempts, 2);
+  assert.is(api.error, undefined);
+  assert.ok(api.sentAt);
+  assert.equal(Object.keys(api).sort(), ['attempts', 'chat', 'connectionId', 'createdAt', 'id', 'platformMessageId', 'priority', 'sentAt', 'status', 'text']);
+  assert.is(await markFailed(db.sql, id, { code: 'INTERNAL', message: 'x' }), undefined, 'a sent message never turns failed');
+});
+
+test('claimDue hides claimed rows from a second claimer and prefers high priority', async () => {
+  const owner = `o-${randomUUID()}`;
+  const conn = await makeConnection(db.sql, owner);
+  await db.sql`update messages set status = 'sent' where status in ('queued', 'sending')`; // earlier tests' rows
+  await acceptMessages(db.sql, owner, [
+    { connectionId: conn, chat: '1', text: 'low', priority: 'low' },
+    { connectionId: conn, chat: '1', text: 'high', priority: 'high' },
+  ], { actor: owner });
+  const first = await claimDue(db.sql, { limit: 1, leaseMs: 30_000 });
+  assert.is(first[0]!.text, 'high');
+  assert.is(first[0]!.publish_seq, 1);
+  const second = await claimDue(db.sql, { limit: 10, leaseMs: 30_000 });
+  assert.equal(second.map((m) => m.text), ['low']);
+  assert.is((await claimDue(db.sql, { limit: 10, leaseMs: 30_000 })).length, 0);
+});
+
+test.run();
