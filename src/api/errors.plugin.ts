@@ -1,0 +1,110 @@
+import Boom from '@hapi/boom';
+import type { Plugin } from '@hapi/hapi';
+import type { ValidationErrorItem } from 'joi';
+import { isAppError, type ErrorCode, type ErrorDetail } from '../errors.ts';
+import { redactText } from '../observability/redact.ts';
+
+/** The body of every failure (API.md, Conventions). */
+export interface ErrorEnvelope {
+  error: { code: ErrorCode; message: string; retryAfter?: number; details?: ErrorDetail[] };
+}
+
+interface Mapped { status: number; body: ErrorEnvelope; headers: Record<string, string>; internal: boolean }
+
+// Hapi's own refusals by status. 405 never comes from Hapi (it answers 404 for a wrong method) but
+// a handler could raise it; API.md has no method code, so it reads as "no such resource".
+const byStatus: Record<number, [ErrorCode, string]> = {
+  400: ['VALIDATION_ERROR', 'invalid request'],
+  403: ['FORBIDDEN', 'insufficient scope'],
+  404: ['NOT_FOUND', 'not found'],
+  405: ['NOT_FOUND', 'not found'],
+  409: ['INVALID_STATE', 'conflict'],
+  413: ['PAYLOAD_TOO_LARGE', 'request body is larger than 1 MiB'],
+  415: ['UNSUPPORTED_MEDIA_TYPE', 'unsupported content type: send application/json'],
+  429: ['RATE_LIMITED', 'too many requests'],
+  503: ['DEPENDENCY_UNAVAILABLE', 'a dependency is unavailable, retry later'],
+};
+
+const envelope = (code: ErrorCode, message: string, extra: { retryAfter?: number; details?: ErrorDetail[] } = {}): ErrorEnvelope => ({
+  error: {
+    code,
+    message: redactText(message),
+    ...(extra.retryAfter !== undefined ? { retryAfter: extra.retryAfter } : {}),
+    ...(extra.details?.length ? { details: extra.details } : {}),
+  },
+});
+
+// Joi repeats the offending value in pattern messages ('"token" with value "123:abc" fails to match…'):
+// that value may be a secret or a phone number, so those messages are rewritten without it.
+const detailOf = (item: ValidationErrorItem, source?: string): ErrorDetail => ({
+  path: [source === 'payload' ? undefined : source, ...item.path].filter((p) => p !== undefined && p !== '').join('.'),
+  message: item.type.startsWith('string.pattern') ? `"${item.context?.label ?? item.path.join('.')}" has an invalid format` : redactText(item.message),
+  type: item.type,
+});
+
+const unauthorized = (err: Boom.Boom): Mapped => {
+  // @hapi/jwt says why (bad signature, wrong issuer…); clients learn only "expired" or "invalid".
+  // Hapi answers a request without credentials with its fixed 'Missing authentication'.
+  const missing = (err as { isMissing?: boolean }).isMissing === true || err.message === 'Missing authentication';
+  const message = missing ? 'authentication required' : /expired/i.test(err.message) ? 'token expired' : 'invalid token';
+  return {
+    status: 401,
+    body: envelope('UNAUTHORIZED', message),
+    headers: { 'www-authenticate': missing ? 'Bearer' : 'Bearer error="invalid_token"' },
+    internal: false,
+  };
+};
+
+/** Maps anything a request can fail with to status, envelope and headers. */
+export function mapError(err: unknown): Mapped {
+  // @hapi/jwt wraps a key provider's failure as Boom 500 with the causes in `data`; a JWKS outage
+  // is then our DEPENDENCY_UNAVAILABLE instead of an opaque 500.
+  const inner = Boom.isBoom(err) && Array.isArray(err.data) ? err.data.find(isAppError) : undefined;
+  const source = inner ?? err;
+  if (isAppError(source)) {
+    const headers: Record<string, string> = source.retryAfter !== undefined ? { 'retry-after': String(Math.ceil(source.retryAfter)) } : {};
+    const internal = source.status >= 500;
+    const message = source.code === 'INTERNAL' ? 'internal error' : source.message;
+    return { status: source.status, body: envelope(source.code, message, source), headers, internal };
+  }
+  if (!Boom.isBoom(err) || err.output.statusCode >= 500 && err.output.statusCode !== 503) {
+    return { status: 500, body: envelope('INTERNAL', 'internal error'), headers: {}, internal: true };
+  }
+  const status = err.output.statusCode;
+  if (status === 401) return unauthorized(err);
+  const headers: Record<string, string> = {};
+  const joi = (err as unknown as { details?: ValidationErrorItem[] }).details;
+  if (status === 400 && Array.isArray(joi)) {
+    const src = (err.output.payload as { validation?: { source?: string } }).validation?.source;
+    return { status, body: envelope('VALIDATION_ERROR', 'request validation failed', { details: joi.map((d) => detailOf(d, src)) }), headers, internal: false };
+  }
+  if (status === 400 && /JSON/.test(err.message)) {
+    return { status, body: envelope('VALIDATION_ERROR', 'request body is not valid JSON'), headers, internal: false };
+  }
+  const [code, fallback] = byStatus[status] ?? ['VALIDATION_ERROR', 'invalid request'];
+  // Hapi's own 4xx messages are fixed sentences; a handler's Boom message was written for the client.
+  const message = byStatus[status] && status !== 400 && status !== 409 && status !== 429 ? fallback : err.message || fallback;
+  const given = Object.entries(err.output.headers).find(([k]) => k.toLowerCase() === 'retry-after')?.[1];
+  const retryAfter = given !== undefined ? Number(given) : undefined;
+  return { status, body: envelope(code, message, retryAfter !== undefined && Number.isFinite(retryAfter) ? { retryAfter } : {}), headers, internal: false };
+}
+
+/** Turns every failure into the API.md envelope; the real cause of a 5xx goes to the log, redacted. */
+export const errorsPlugin: Plugin<void> = {
+  name: 'integration-errors',
+  dependencies: 'integration-request-log',
+  register(server) {
+    server.ext('onPreResponse', (request, h) => {
+      const res = request.response;
+      if (!Boom.isBoom(res)) return h.continue;
+      const mapped = mapError(res);
+      if (mapped.internal) request.app.log.error('request failed', { err: res, route: request.route.path });
+      const out = h.response(mapped.body).code(mapped.status);
+      // Headers other extensions put on the error (request id, rate limits, Allow) survive; ours win.
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(res.output.headers)) if (v !== undefined) headers[k.toLowerCase()] = String(v);
+      for (const [k, v] of Object.entries({ ...headers, ...mapped.headers })) out.header(k, v);
+      return out;
+    });
+  },
+};

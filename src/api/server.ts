@@ -1,0 +1,61 @@
+import Hapi from '@hapi/hapi';
+import type { Logger } from 'winston';
+import { logger as defaultLogger } from '../observability/logger.ts';
+import { authPlugin, type AuthOptions } from './auth.plugin.ts';
+import { errorsPlugin } from './errors.plugin.ts';
+import { requestLogPlugin } from './request-log.plugin.ts';
+
+export { authStrategy, callerOf, type Caller } from './auth.plugin.ts';
+export type { ErrorEnvelope } from './errors.plugin.ts';
+
+export interface ServerOptions {
+  port: number;
+  host?: string;
+  auth: AuthOptions;
+  /** Browser origins allowed by CORS (the web console); empty: no CORS headers at all. */
+  corsOrigins: string[];
+  logger?: Logger;
+}
+
+// API.md: bodies over 1 MiB answer 413.
+const maxBodyBytes = 1024 * 1024;
+
+/**
+ * Joi conventions every route inherits: all problems at once (one `details` entry per field) and
+ * unknown fields refused (Joi's default; never `stripUnknown`), so `{ "phon": … }` is a 400
+ * VALIDATION_ERROR instead of a silently ignored typo. The failing Joi error is passed on untouched
+ * so the error envelope can list the fields.
+ */
+export const validation = {
+  options: { abortEarly: false, stripUnknown: false, convert: true },
+  failAction: (_request: unknown, _h: unknown, err?: Error) => {
+    throw err;
+  },
+} as const;
+
+/** Builds the control plane (not started): shell plugins registered, resource plugins added by the caller. */
+export async function createServer(opts: ServerOptions): Promise<Hapi.Server> {
+  const server = Hapi.server({
+    port: opts.port,
+    host: opts.host ?? '0.0.0.0',
+    // Hapi prints 500s with their stacks to stderr by default; errors go through the redacting logger instead.
+    debug: false,
+    router: { stripTrailingSlash: true },
+    routes: {
+      cors: opts.corsOrigins.length > 0 && {
+        origin: opts.corsOrigins,
+        additionalHeaders: ['x-request-id', 'idempotency-key'],
+        additionalExposedHeaders: ['x-request-id', 'retry-after', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset'],
+      },
+      validate: validation,
+      payload: { maxBytes: maxBodyBytes, allow: ['application/json'] },
+      response: { emptyStatusCode: 204 },
+    },
+  });
+
+  const logger = opts.logger ?? defaultLogger;
+  await server.register({ plugin: requestLogPlugin, options: { logger } });
+  await server.register(errorsPlugin);
+  await server.register({ plugin: authPlugin, options: opts.auth });
+  return server;
+}

@@ -1,0 +1,107 @@
+import { parsePhoneNumberFromString } from 'libphonenumber-js';
+import winston from 'winston';
+
+// Every log line passes through `redactFormat`; `redact` and `maskPhone` are reused wherever a value
+// may leave the process (error answers, readiness errors, admin snapshots).
+
+const REDACTED = '[REDACTED]';
+
+// Key names compared lower-cased with `_`/`-`/`.` removed, so `auth_key`, `Auth-Key`, `authKey` all match.
+const secretKey = /password|passwd|passcode|token|secret|session|authkey|authorization|apihash|apikey|privatekey|jwt|cookie|credential|phonecode|logincode/;
+const phoneKey = /phone/;
+// `code` alone is ambiguous: error codes (TG_API_429, ECONNREFUSED) must stay readable, login codes
+// (Telegram sends 5 digits, some flows 6) must not. Numeric-only values under a `code` key are redacted.
+const loginCodeValue = /^\s*\d{4,8}\s*$/;
+
+const textRules: Array<[RegExp, string | ((match: string, ...groups: string[]) => string)]> = [
+  // `Bearer <anything>` first, so the token after it is gone whatever its shape.
+  [/\b(Bearer)\s+[^\s"',;]+/gi, `$1 ${REDACTED}`],
+  // JWTs: base64url header starting `{"` → `eyJ`; the signature may be empty (alg none).
+  [/\beyJ[\w-]*\.[\w-]*\.[\w-]*/g, REDACTED],
+  // Bot API tokens: bot id (6+ digits) ':' 35 url-safe chars in practice; 30 leaves margin.
+  [/\b\d{6,}:[\w-]{30,}/g, REDACTED],
+  // GramJS StringSession: version char "1" + base64 of dc id, address, port and a 256-byte auth key
+  // (~350 chars); 300 keeps ordinary base64 blobs readable.
+  [/(?<![A-Za-z0-9+/=])1[A-Za-z0-9+/=_-]{300,}/g, REDACTED],
+  // Credentials inside URLs (postgres://user:pass@host, amqp://guest:guest@...).
+  [/\b([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*):[^\s@/]*@/gi, `$1:${REDACTED}@`],
+  // `password=…`, `token: …`, `"secret":"…"` inside messages, query strings and serialised JSON.
+  [/\b(pass(?:word|wd|code)?|secret|token|session|auth_?key|api_?hash|jwt|cookie)(["']?\s*[=:]\s*["']?)[^\s"',;&]+/gi, `$1$2${REDACTED}`],
+  // Phone numbers in E.164 anywhere in free text (8 to 15 digits after '+').
+  [/\+\d{7,15}\b/g, (m) => maskPhone(m)],
+];
+
+/** `+447700900123` → `+44******0123`: the country code and the last 4 digits stay, the rest is starred. */
+export function maskPhone(phone: string): string {
+  const digits = String(phone).replace(/\D/g, '');
+  if (digits.length < 7) return '***';
+  const parsed = parsePhoneNumberFromString(`+${digits}`);
+  const cc = parsed?.countryCallingCode ?? '';
+  const national = digits.slice(cc.length);
+  return `+${cc}${'*'.repeat(Math.max(national.length - 4, 2))}${national.slice(-4)}`;
+}
+
+/** Redacts secrets in any string. */
+export function redactText(text: string): string {
+  let out = text;
+  for (const [rx, replacement] of textRules) {
+    out = typeof replacement === 'string' ? out.replace(rx, replacement) : out.replace(rx, replacement);
+  }
+  return out;
+}
+
+const normalizeKey = (key: string) => key.toLowerCase().replace(/[-_.\s]/g, '');
+
+function redactEntry(key: string, value: unknown, seen: WeakMap<object, unknown>, depth: number): unknown {
+  if (value === undefined || value === null) return value;
+  const k = normalizeKey(key);
+  if (secretKey.test(k)) return typeof value === 'boolean' ? value : REDACTED;
+  if (k === 'code' && (typeof value === 'number' || (typeof value === 'string' && loginCodeValue.test(value)))) return REDACTED;
+  if (phoneKey.test(k) && (typeof value === 'string' || typeof value === 'number')) return maskPhone(String(value));
+  return walk(value, seen, depth);
+}
+
+function walk(value: unknown, seen: WeakMap<object, unknown>, depth: number): unknown {
+  if (typeof value === 'string') return redactText(value);
+  if (typeof value !== 'object' || value === null) return value;
+  if (seen.has(value)) return seen.get(value) ?? '[Circular]';
+  // Deeper than this is a data dump, not a log field; 8 covers ECS's own nesting (http.request.body).
+  if (depth > 8) return '[Truncated]';
+  if (Buffer.isBuffer(value) || ArrayBuffer.isView(value)) return `[${value.constructor.name} ${(value as Uint8Array).byteLength} bytes]`;
+  if (value instanceof Date) return value;
+  if (Array.isArray(value)) {
+    const out: unknown[] = [];
+    seen.set(value, out);
+    for (const item of value) out.push(walk(item, seen, depth + 1));
+    return out;
+  }
+  const out: Record<string, unknown> = {};
+  seen.set(value, out);
+  if (value instanceof Error) {
+    // Own enumerable fields of an error (code, retryAfter, details) plus the non-enumerable ones.
+    out.type = value.name;
+    out.message = redactText(value.message);
+    if (value.stack) out.stack = redactText(value.stack);
+    if (value.cause !== undefined) out.cause = walk(value.cause, seen, depth + 1);
+  }
+  for (const [key, item] of Object.entries(value)) out[key] = redactEntry(key, item, seen, depth + 1);
+  return out;
+}
+
+/** A deep copy of `value` with secrets replaced, phone numbers masked and errors turned into plain objects. */
+export function redact<T>(value: T): T {
+  return walk(value, new WeakMap(), 0) as T;
+}
+
+/**
+ * Winston format that rewrites every string-keyed field of the log entry in place (winston keeps its
+ * own state under Symbol keys, which stay untouched). Place it after any format that adds fields.
+ */
+export const redactFormat = winston.format((info) => {
+  const seen = new WeakMap<object, unknown>();
+  for (const key of Object.keys(info)) {
+    if (key === 'level') continue;
+    (info as Record<string, unknown>)[key] = redactEntry(key, info[key], seen, 0);
+  }
+  return info;
+});
