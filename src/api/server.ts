@@ -1,12 +1,18 @@
+import { createRequire } from 'node:module';
 import Hapi from '@hapi/hapi';
 import type { Logger } from 'winston';
 import { logger as defaultLogger } from '../observability/logger.ts';
 import { authPlugin, type AuthOptions } from './auth.plugin.ts';
+import { docsPlugin } from './docs.plugin.ts';
 import { errorsPlugin } from './errors.plugin.ts';
+import { healthPlugin, type ReadinessCheck } from './health.plugin.ts';
+import { metricsPlugin } from './metrics.plugin.ts';
+import { rateLimitPlugin, type RateLimitOptions } from './rate-limit.plugin.ts';
 import { requestLogPlugin } from './request-log.plugin.ts';
 
 export { authStrategy, callerOf, type Caller } from './auth.plugin.ts';
 export type { ErrorEnvelope } from './errors.plugin.ts';
+export type { RateLimitGroup } from './rate-limit.plugin.ts';
 
 export interface ServerOptions {
   port: number;
@@ -14,8 +20,13 @@ export interface ServerOptions {
   auth: AuthOptions;
   /** Browser origins allowed by CORS (the web console); empty: no CORS headers at all. */
   corsOrigins: string[];
+  /** Readiness checks by name, run by `/health/ready`. */
+  checks: Record<string, ReadinessCheck>;
+  rateLimit: RateLimitOptions;
   logger?: Logger;
 }
+
+const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
 // API.md: bodies over 1 MiB answer 413.
 const maxBodyBytes = 1024 * 1024;
@@ -57,5 +68,9 @@ export async function createServer(opts: ServerOptions): Promise<Hapi.Server> {
   await server.register({ plugin: requestLogPlugin, options: { logger } });
   await server.register(errorsPlugin);
   await server.register({ plugin: authPlugin, options: opts.auth });
+  await server.register({ plugin: rateLimitPlugin, options: opts.rateLimit });
+  await server.register({ plugin: healthPlugin, options: { checks: opts.checks } });
+  await server.register(metricsPlugin);
+  await server.register({ plugin: docsPlugin, options: { version } });
   return server;
 }
