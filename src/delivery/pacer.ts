@@ -1,0 +1,193 @@
+// Per-chat and per-connection send pacing to Telegram's limits, by next-free-slot scheduling:
+// a message either takes a free slot now, waits in memory for one that is at most holdMs away
+// (best priority first), or is deferred to a computed future slot (the caller reschedules the row).
+// Deferred slots are spread at the sustainable rate, so a burst of 50 into one chat comes back one
+// per second instead of all at once, and a later message of the same or lower priority queues
+// behind them instead of jumping ahead. Time comes from an injected Clock.
+import { defaultPacing, systemClock, type Clock, type ConnectionKind, type PacingOptions, type Priority } from './types.ts';
+
+export interface PaceTarget {
+  id: string;
+  connectionId: string;
+  chat: string;
+  kind: ConnectionKind | undefined;
+  priority: Priority;
+  createdAt: number;
+}
+
+export type PaceDecision = { go: true } | { go: false; until: number };
+
+export interface PacerOptions {
+  pacing?: Partial<PacingOptions>;
+  clock?: Clock;
+  /** longest in-memory wait for a slot before deferring to the database; 2.5 s = 2 chat slots */
+  holdMs?: number;
+  /** a bucket unused this long is dropped (memory stays bounded by active chats) */
+  idleMs?: number;
+}
+
+interface Window { n: number; ms: number; times: number[] }
+
+interface Waiter { rank: number; order: number; seq: number; wake: () => void }
+
+interface Bucket {
+  windows: Window[];
+  /** average spacing the windows allow, ms: the step between deferred slots */
+  interval: number;
+  pausedUntil: number;
+  /** per priority rank: the next slot handed to a deferred message */
+  horizon: [number, number, number];
+  waiters: Set<Waiter>;
+  lastUsed: number;
+}
+
+const rankOf: Record<Priority, number> = { high: 0, normal: 1, low: 2 };
+
+export class Pacer {
+  private readonly pacing: PacingOptions;
+  private readonly clock: Clock;
+  private readonly holdMs: number;
+  private readonly idleMs: number;
+  private readonly buckets = new Map<string, Bucket>();
+  /** message id → deferred slot it was promised; honoured when the message comes back */
+  private readonly reservations = new Map<string, number>();
+  private waiterSeq = 0;
+  private lastPrune = 0;
+
+  constructor(o: PacerOptions = {}) {
+    this.pacing = { ...defaultPacing, ...o.pacing };
+    this.clock = o.clock ?? systemClock;
+    this.holdMs = o.holdMs ?? 2500;
+    this.idleMs = o.idleMs ?? 10 * 60_000;
+  }
+
+  /**
+   * Resolves { go: true } when the slot is taken (send now), or { go: false, until } when the
+   * message should come back at `until` (epoch ms). An abort (shutdown) defers at once.
+   */
+  async acquire(t: PaceTarget, signal?: AbortSignal): Promise<PaceDecision> {
+    const chat = this.bucket(chatKey(t), () => this.chatWindows(t));
+    const conn = this.bucket(connKey(t), () => this.connWindows(t.kind));
+    const reserved = this.reservations.get(t.id);
+    const w: Waiter = { rank: rankOf[t.priority], order: reserved ?? t.createdAt, seq: this.waiterSeq++, wake: () => undefined };
+    try {
+      for (;;) {
+        const now = this.clock.now();
+        this.prune(now);
+        // Messages already waiting in memory with a better place go first, one slot each.
+        const ahead = [...chat.waiters].filter((o) => o !== w && before(o, w)).length;
+        let at = Math.max(earliest(chat, now), earliest(conn, now)) + ahead * chat.interval;
+        // Deferred messages of the same or higher priority are ahead in the line: a fresh message
+        // goes behind them. A returning message holds its own place (reserved).
+        // Once waiting in memory, its place was already behind them.
+        if (reserved === undefined && !chat.waiters.has(w)) for (let r = 0; r <= w.rank; r++) at = Math.max(at, chat.horizon[r]!);
+        if (at <= now && !signal?.aborted) {
+          take(chat, now);
+          take(conn, now);
+          this.reservations.delete(t.id);
+          for (const o of chat.waiters) o.wake();
+          return { go: true };
+        }
+        if (at - now > this.holdMs || signal?.aborted) return { go: false, until: this.defer(t, chat, w.rank, at) };
+        chat.waiters.add(w);
+        const woken = new AbortController();
+        w.wake = () => woken.abort();
+        const onAbort = () => woken.abort();
+        signal?.addEventListener('abort', onAbort, { once: true });
+        await this.clock.sleep(at - now, woken.signal);
+        signal?.removeEventListener('abort', onAbort);
+      }
+    } finally {
+      chat.waiters.delete(w);
+    }
+  }
+
+  /**
+   * Telegram answered a flood wait: nothing more goes to that chat (or the whole connection) before
+   * retryAfter; returns the slot at which the refused message itself goes, first in line.
+   */
+  pause(t: PaceTarget, retryAfterS: number, scope: 'chat' | 'connection'): number {
+    const now = this.clock.now();
+    const chat = this.bucket(chatKey(t), () => this.chatWindows(t));
+    const b = scope === 'chat' ? chat : this.bucket(connKey(t), () => this.connWindows(t.kind));
+    const until = now + Math.max(0, retryAfterS) * 1000;
+    b.pausedUntil = Math.max(b.pausedUntil, until);
+    const slot = Math.max(until, chat.pausedUntil);
+    this.reservations.set(t.id, slot);
+    const r = rankOf[t.priority];
+    chat.horizon[r] = Math.max(chat.horizon[r]!, slot + chat.interval);
+    return slot;
+  }
+
+  /** buckets and reservations held; for the memory bound and stats */
+  size(): { buckets: number; reservations: number } {
+    return { buckets: this.buckets.size, reservations: this.reservations.size };
+  }
+
+  private defer(t: PaceTarget, chat: Bucket, rank: number, at: number): number {
+    let slot = at;
+    for (let r = 0; r <= rank; r++) slot = Math.max(slot, chat.horizon[r]!);
+    chat.horizon[rank] = Math.max(chat.horizon[rank]!, slot + chat.interval);
+    this.reservations.set(t.id, slot);
+    return slot;
+  }
+
+  private chatWindows(t: PaceTarget): Window[] {
+    const ws: Window[] = [{ n: 1, ms: 1000 / this.pacing.chatPerSecond, times: [] }];
+    // Bot API and MTProto ids of groups, supergroups and channels are negative (-100… for the latter).
+    if (t.chat.startsWith('-')) ws.push({ n: this.pacing.groupPerMinute, ms: 60_000, times: [] });
+    return ws;
+  }
+
+  private connWindows(kind: ConnectionKind | undefined): Window[] {
+    // 30/s is the Bot API's documented global limit; user accounts have no published global rate,
+    // their flood waits pause the connection through pause(…, 'connection').
+    return kind === 'bot' ? [{ n: this.pacing.botPerSecond, ms: 1000, times: [] }] : [];
+  }
+
+  private bucket(key: string, windows: () => Window[]): Bucket {
+    let b = this.buckets.get(key);
+    if (b) b.lastUsed = Math.max(b.lastUsed, this.clock.now());
+    else {
+      const ws = windows();
+      b = {
+        windows: ws, interval: Math.max(0, ...ws.map((w) => w.ms / w.n)), pausedUntil: 0,
+        horizon: [0, 0, 0], waiters: new Set(), lastUsed: this.clock.now(),
+      };
+      this.buckets.set(key, b);
+    }
+    return b;
+  }
+
+  // At most once a second; O(buckets) but only idle ones go, so memory follows the active chats.
+  private prune(now: number): void {
+    if (now - this.lastPrune < 1000) return;
+    this.lastPrune = now;
+    const idleBefore = now - this.idleMs;
+    for (const [k, b] of this.buckets) {
+      const busy = b.waiters.size > 0 || b.pausedUntil > now || b.horizon.some((h) => h > now);
+      if (!busy && b.lastUsed < idleBefore) this.buckets.delete(k);
+    }
+    for (const [id, slot] of this.reservations) if (slot < idleBefore) this.reservations.delete(id);
+  }
+}
+
+const chatKey = (t: PaceTarget) => `c\u0000${t.connectionId}\u0000${t.chat}`;
+const connKey = (t: PaceTarget) => `k\u0000${t.connectionId}`;
+
+function earliest(b: Bucket, now: number): number {
+  let at = Math.max(now, b.pausedUntil);
+  for (const w of b.windows) if (w.times.length >= w.n) at = Math.max(at, w.times[w.times.length - w.n]! + w.ms);
+  return at;
+}
+
+function take(b: Bucket, at: number): void {
+  b.lastUsed = at;
+  for (const w of b.windows) {
+    w.times.push(at);
+    if (w.times.length > w.n) w.times.splice(0, w.times.length - w.n);
+  }
+}
+
+const before = (a: Waiter, b: Waiter) =>
+  a.rank !== b.rank ? a.rank < b.rank : a.order !== b.order ? a.order < b.order : a.seq < b.seq;
