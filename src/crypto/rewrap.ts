@@ -1,0 +1,60 @@
+// Rewrap job: moves every connection secret to the keyring's newest key version, so that old versions can
+// be retired (Vault: min_decryption_version; local: drop from the file). Walks connection_secrets by primary
+// key in batches (keyset pagination: no offset scans, no long transaction) and updates a row only if its
+// ciphertext is still the one we read, so it is idempotent and safe next to writers and a second runner.
+// Its SQL belongs in src/store eventually; it lives here until a secrets query module exists.
+import type postgres from 'postgres';
+import { isAppError } from '../errors.ts';
+import { logger } from '../observability/logger.ts';
+import { secretContext, type Keyring } from './keyring.ts';
+
+export interface RewrapCounts {
+  scanned: number;
+  rewrapped: number;
+  current: number; // already on the newest version
+  raced: number; // changed by someone else between our read and our update
+  failed: number; // could not be rewrapped (malformed, wrong context): left as they were
+}
+
+interface SecretRow { connection_id: string; name: string; ciphertext: string }
+
+export async function rewrapAll(sql: postgres.Sql, keyring: Keyring, opts: { batchSize?: number } = {}): Promise<RewrapCounts> {
+  const batchSize = opts.batchSize ?? 100;
+  const counts: RewrapCounts = { scanned: 0, rewrapped: 0, current: 0, raced: 0, failed: 0 };
+  let after: { id: string; name: string } | null = null;
+  for (;;) {
+    const rows: SecretRow[] = await sql<SecretRow[]>`
+      select connection_id, name, ciphertext
+      from connection_secrets
+      ${after ? sql`where (connection_id, name) > (${after.id}::uuid, ${after.name})` : sql``}
+      order by connection_id, name
+      limit ${batchSize}
+    `;
+    for (const row of rows) {
+      counts.scanned += 1;
+      try {
+        if (!keyring.needsRewrap(row.ciphertext)) {
+          counts.current += 1;
+          continue;
+        }
+        const next = await keyring.rewrap(row.ciphertext, secretContext(row.connection_id, row.name));
+        const res = await sql`
+          update connection_secrets set ciphertext = ${next}, updated_at = now()
+          where connection_id = ${row.connection_id} and name = ${row.name} and ciphertext = ${row.ciphertext}
+        `;
+        if (res.count === 1) counts.rewrapped += 1;
+        else counts.raced += 1;
+      } catch (err) {
+        // The keyring being down fails every row alike: stop, the next run starts over.
+        if (isAppError(err) && err.code === 'DEPENDENCY_UNAVAILABLE') throw err;
+        counts.failed += 1;
+        // Never the ciphertext or the error's cause: only which row and the stable code.
+        logger.warn('secret rewrap failed', { connectionId: row.connection_id, secret: row.name, code: (err as { code?: string }).code });
+      }
+    }
+    if (rows.length < batchSize) break;
+    const last = rows[rows.length - 1]!;
+    after = { id: last.connection_id, name: last.name };
+  }
+  return counts;
+}
