@@ -1,0 +1,112 @@
+import { ApiError, type NewConnection } from '../api-client.ts';
+import { busy, field, h, uid } from '../dom.ts';
+import { checkBotToken, checkPhone } from '../validate.ts';
+import { type Ctx, connectionName, errorLine } from './context.ts';
+
+type Method = 'phone' | 'qr' | 'bot';
+
+// "Add a connection": a phone login, a QR login or a bot token. Creating the connection is all
+// this panel does; the next steps (code, password, QR image) live in the connection's own panel,
+// driven by its status, so they survive a reload and follow live events.
+export const connectForms = (ctx: Ctx): HTMLElement => {
+  const group = uid('method');
+  const forms = { phone: phoneForm(ctx), qr: qrForm(ctx), bot: botForm(ctx) };
+  const choose = (m: Method) => {
+    for (const [k, f] of Object.entries(forms)) f.hidden = k !== m;
+  };
+  const radio = (m: Method, label: string) =>
+    h('label', { class: 'choice' },
+      h('input', { type: 'radio', name: group, value: m, checked: m === 'phone', onchange: () => choose(m) }), label);
+  choose('phone');
+  return h('section', { class: 'panel', 'aria-labelledby': 'add-title' },
+    h('h2', { id: 'add-title' }, 'Add a connection'),
+    h('fieldset', { class: 'choices' }, h('legend', null, 'How to connect'),
+      radio('phone', 'Phone number'), radio('qr', 'QR code'), radio('bot', 'Bot token')),
+    forms.phone, forms.qr, forms.bot);
+};
+
+const create = async (ctx: Ctx, body: NewConnection): Promise<void> => {
+  const conn = await ctx.api.createConnection(body);
+  ctx.upsert(conn);
+  ctx.select(conn.id);
+  ctx.toast('info', `${connectionName(conn)}: connection created (${conn.status})`);
+};
+
+const formError = () => h('p', { class: 'form-error', role: 'alert' });
+
+const phoneForm = (ctx: Ctx): HTMLFormElement => {
+  const phone = field('Phone number', h('input', { type: 'tel', name: 'phone', autocomplete: 'tel', inputmode: 'tel', placeholder: '+44 7700 900123' }),
+    'International format with the country code. Telegram sends a login code to the app.');
+  const problem = formError();
+  const form = h('form', { class: 'connect-form', novalidate: true, 'data-form': 'phone' },
+    phone.wrap, problem, h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'btn btn--primary' }, 'Send code')));
+  phone.input.addEventListener('input', () => phone.setError(null));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    problem.textContent = '';
+    const check = checkPhone(phone.input.value);
+    if (!check.ok) {
+      phone.setError(check.message);
+      phone.input.focus();
+      return;
+    }
+    phone.setError(null);
+    try {
+      await busy(form, () => create(ctx, { platform: 'telegram', kind: 'user', phone: check.value }));
+      form.reset();
+    } catch (err) {
+      if (err instanceof ApiError && (err.code === 'TG_PHONE_INVALID' || err.code === 'TG_PHONE_BANNED' || err.code === 'VALIDATION_ERROR')) {
+        phone.setError(errorLine(err));
+        phone.input.focus();
+      } else problem.textContent = errorLine(err);
+    }
+  });
+  return form;
+};
+
+const qrForm = (ctx: Ctx): HTMLFormElement => {
+  const problem = formError();
+  const form = h('form', { class: 'connect-form', 'data-form': 'qr' },
+    h('p', { class: 'hint' }, 'Shows a QR code to scan from Telegram on a phone that is already logged in (Settings → Devices → Link Desktop Device).'),
+    problem, h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'btn btn--primary' }, 'Show QR code')));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    problem.textContent = '';
+    try {
+      await busy(form, () => create(ctx, { platform: 'telegram', kind: 'user', method: 'qr' }));
+    } catch (err) {
+      problem.textContent = errorLine(err);
+    }
+  });
+  return form;
+};
+
+const botForm = (ctx: Ctx): HTMLFormElement => {
+  // A bot token is a password: masked on screen, never autofilled or spell-checked (sent nowhere else).
+  const token = field('Bot token', h('input', { type: 'password', name: 'bot-token', autocomplete: 'off', spellcheck: 'false', placeholder: '123456:ABC-def' }),
+    'From @BotFather. It is stored encrypted and never shown again.');
+  const problem = formError();
+  const form = h('form', { class: 'connect-form', novalidate: true, 'data-form': 'bot' },
+    token.wrap, problem, h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'btn btn--primary' }, 'Add bot')));
+  token.input.addEventListener('input', () => token.setError(null));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    problem.textContent = '';
+    const check = checkBotToken(token.input.value);
+    if (!check.ok) {
+      token.setError(check.message);
+      token.input.focus();
+      return;
+    }
+    try {
+      await busy(form, () => create(ctx, { platform: 'telegram', kind: 'bot', token: check.value }));
+      form.reset();
+    } catch (err) {
+      if (err instanceof ApiError && (err.code === 'TG_BOT_TOKEN_INVALID' || err.code === 'VALIDATION_ERROR')) {
+        token.setError(errorLine(err));
+        token.input.focus();
+      } else problem.textContent = errorLine(err);
+    }
+  });
+  return form;
+};
