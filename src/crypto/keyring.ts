@@ -57,8 +57,11 @@ export interface KeyringOptions {
   vaultNamespace?: string;
   vaultTransitMount?: string; // default "transit"
   vaultKeyName?: string; // default "integration-service"
-  // Local keyring: master key (base64 of 32 bytes) and/or the keyring file.
-  keyringKey?: string;
+  // Local keyring: master key (KEYRING_KEY: base64 of 32 bytes, or the raw 32 bytes) and/or the keyring file.
+  // With a file the keyring is file-backed (the key, when given, wraps the data keys); with only a key it is
+  // HKDF-derived. There is deliberately no automatic fallback from file to derived when the file cannot be
+  // written: both number their versions from 1, so switching modes would orphan every stored ciphertext.
+  keyringKey?: string | Buffer;
   keyringFile?: string;
   rotateDays?: number; // default 7
   now?: () => number; // injected clock (ms since epoch)

@@ -14,7 +14,7 @@ import { KeyringError, type Keyring } from './keyring.ts';
 import { assertPrivate, createKeyringFile, readKeyringFile, updateKeyringFile, type KeyringFileData } from './keyring-file.ts';
 
 export interface LocalKeyringOptions {
-  masterKey?: string; // base64 of 32 bytes (KEYRING_KEY)
+  masterKey?: string | Buffer; // KEYRING_KEY: base64 of 32 bytes, or the 32 bytes themselves
   file?: string; // KEYRING_FILE
   rotateDays?: number; // default 7
   now?: () => number;
@@ -47,7 +47,12 @@ const internals = {
     return Buffer.concat([decipher.update(sealed.subarray(internals.nonceBytes, sealed.length - internals.tagBytes)), decipher.final()]);
   },
 
-  parseMaster(b64: string, source: string): Buffer {
+  parseMaster(value: string | Buffer, source: string): Buffer {
+    if (Buffer.isBuffer(value)) {
+      if (value.length !== internals.keyBytes) throw new KeyringError('config', `${source} must be exactly 32 bytes (got ${value.length})`);
+      return Buffer.from(value);
+    }
+    const b64 = value;
     const key = Buffer.from(b64, 'base64');
     if (key.length !== internals.keyBytes || key.toString('base64').replace(/=+$/, '') !== b64.trim().replace(/=+$/, '')) {
       throw new KeyringError('config', `${source} must be base64 of exactly 32 bytes (decoded ${key.length} bytes)`);

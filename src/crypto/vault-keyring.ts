@@ -230,6 +230,7 @@ export class VaultKeyring implements Keyring {
   // rethrown raw for the caller to handle (404 on read, 403 on create).
   private async call<T>(op: string, fn: () => Promise<T>, passthrough: number[] = []): Promise<T> {
     const approle = Boolean(this.opts.roleId && this.opts.secretId);
+    if (this.loggingIn) await this.loggingIn.catch(() => undefined); // no call goes out with the token cleared
     if (approle && this.now() >= this.renewAt) await this.login();
     try {
       return await fn();

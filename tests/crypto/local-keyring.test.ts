@@ -194,7 +194,7 @@ env('KEYRING_KEY with a file: data keys wrapped by it, no master in the file, wr
   const text = await readFile(path, 'utf8');
   assert.not.ok(text.includes(key));
   assert.not.ok('master' in JSON.parse(text));
-  const again = await LocalKeyring.open({ masterKey: key, file: path });
+  const again = await LocalKeyring.open({ masterKey: Buffer.from(key, 'base64'), file: path }); // raw bytes, as config.ts gives them
   assert.is(await again.decrypt(ct, 'c'), 'token');
   const wrong = await rejects(LocalKeyring.open({ masterKey: masterKey(), file: path }));
   assert.match(wrong.message, /wrong KEYRING_KEY/);
@@ -211,6 +211,7 @@ env('KEYRING_KEY must be base64 of exactly 32 bytes', async () => {
     const err = await rejects(LocalKeyring.open({ masterKey: bad }));
     assert.match(err.message, /KEYRING_KEY must be base64 of exactly 32 bytes/);
   }
+  assert.match((await rejects(LocalKeyring.open({ masterKey: randomBytes(31) }))).message, /exactly 32 bytes \(got 31\)/);
 });
 
 env('derived mode (KEYRING_KEY, no file): replicas agree, versions follow the calendar', async () => {

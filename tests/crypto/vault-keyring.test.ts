@@ -113,6 +113,10 @@ fake('AppRole: logs in with role_id/secret_id and again before the token TTL end
   clock += 61 * MIN; // even a token that expired meanwhile is replaced first
   assert.is(await ring.decrypt(ct, 'c'), 's');
   assert.is(vault.logins, before + 3);
+  clock += 41 * MIN; // concurrent calls at renewal time share one login
+  const results = await Promise.all(Array.from({ length: 5 }, () => ring.decrypt(ct, 'c')));
+  assert.equal(results, ['s', 's', 's', 's', 's']);
+  assert.is(vault.logins, before + 4);
 });
 
 fake('AppRole: a revoked token → one re-login and the call succeeds', async () => {
