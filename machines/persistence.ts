@@ -8,8 +8,8 @@
 //
 // So what goes to the database is the persisted snapshot WITHOUT its children: nothing in flight
 // survives a restart, and the machine redoes it deliberately when the supervisor sends `RESUME`
-// (each state documents what RESUME does). Dropping children also keeps step inputs — the login
-// code — out of the stored row.
+// (each state documents what RESUME does). Dropping children also drops the children's saved
+// inputs, which the machine does not need: what a retry needs is in context.
 
 export type StoredSnapshot = Record<string, unknown> & { value: unknown; context: unknown; children: Record<string, never> };
 

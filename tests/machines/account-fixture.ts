@@ -1,5 +1,5 @@
 // Starts the account machine with scripted fake slots and a simulated clock.
-import { createActor, fromPromise, type Snapshot } from 'xstate';
+import { createActor, fromPromise, type InspectionEvent, type Snapshot } from 'xstate';
 import {
   accountMachine, statusOf,
   type AccountEvent, type AccountInput, type CheckPasswordOutput, type ConnectOutput, type ExportQrOutput,
@@ -11,6 +11,7 @@ export const PROFILE: Profile = { platformUserId: '777000', displayName: 'Ada Lo
 export const PASSWORD = 'correct horse battery staple';
 
 // The out-of-band password store the supervisor keeps: checkPassword reads it, nothing else sees it.
+// (A scripted HANG for 'checkPassword' keeps the check in flight.)
 export const makeVault = () => new Map<string, string>();
 
 export const accountImpl = (fakes: Fakes, vault = makeVault()) =>
@@ -21,6 +22,8 @@ export const accountImpl = (fakes: Fakes, vault = makeVault()) =>
       signIn: fakes.promise<SignInOutput, SignInInput>('signIn'),
       checkPassword: fromPromise<CheckPasswordOutput, StepInput>(async ({ input }) => {
         (fakes.calls.checkPassword ??= []).push(input);
+        const scripted = fakes.take('checkPassword');
+        if (scripted !== undefined && 'hang' in scripted) return new Promise<CheckPasswordOutput>(() => {});
         if (vault.get(input.connectionId) !== PASSWORD) {
           throw { code: 'TG_PASSWORD_INVALID', message: 'the 2FA password is wrong', retryable: false };
         }
@@ -46,13 +49,18 @@ export interface Run {
 
 export const startAccount = async (
   input: Partial<AccountInput> = {},
-  opts: { fakes?: Fakes; clock?: TestClock; vault?: Map<string, string>; snapshot?: Snapshot<unknown> } = {},
+  opts: { fakes?: Fakes; clock?: TestClock; vault?: Map<string, string>; snapshot?: Snapshot<unknown>; inspect?: (e: InspectionEvent) => void } = {},
 ): Promise<Run> => {
   const fakes = opts.fakes ?? new Fakes();
   const clock = opts.clock ?? testClock();
   const vault = opts.vault ?? makeVault();
   const fullInput: AccountInput = { connectionId: `acc-${Math.random().toString(36).slice(2)}`, login: 'phone', ...input };
-  const actor = createActor(accountImpl(fakes, vault), { input: fullInput, clock, ...(opts.snapshot ? { snapshot: opts.snapshot } : {}) });
+  const actor = createActor(accountImpl(fakes, vault), {
+    input: fullInput,
+    clock,
+    ...(opts.snapshot ? { snapshot: opts.snapshot } : {}),
+    ...(opts.inspect ? { inspect: opts.inspect } : {}),
+  });
   const statuses: string[] = [];
   const jsons: string[] = [];
   actor.subscribe((s) => {

@@ -58,11 +58,15 @@ export class Fakes {
     return this.watchers.size;
   }
 
-  promise<O, I>(slot: string, extra?: (input: I) => void) {
+  // The next scripted answer of a slot, if any (for fakes with their own fallback logic).
+  take(slot: string): Outcome | undefined {
+    return this.scripts[slot]?.shift() ?? this.defaults[slot];
+  }
+
+  promise<O, I>(slot: string) {
     return fromPromise<O, I>(async ({ input }) => {
       (this.calls[slot] ??= []).push(input);
-      extra?.(input);
-      const outcome = this.scripts[slot]?.shift() ?? this.defaults[slot];
+      const outcome = this.take(slot);
       if (outcome === undefined) throw new Error(`test did not script slot ${slot}`);
       if ('hang' in outcome) return new Promise<O>(() => {});
       if ('err' in outcome) throw outcome.err;
