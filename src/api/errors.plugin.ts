@@ -42,10 +42,11 @@ const detailOf = (item: ValidationErrorItem, source?: string): ErrorDetail => ({
   type: item.type,
 });
 
-const unauthorized = (err: Boom.Boom): Mapped => {
+const unauthorized = (err: Boom.Boom, presented: boolean): Mapped => {
   // @hapi/jwt says why (bad signature, wrong issuer…); clients learn only "expired" or "invalid".
-  // Hapi answers a request without credentials with its fixed 'Missing authentication'.
-  const missing = (err as { isMissing?: boolean }).isMissing === true || err.message === 'Missing authentication';
+  // A token no key can verify (alg none, unknown alg) also ends in Hapi's 'Missing authentication',
+  // so "missing" is decided by whether an Authorization header came at all.
+  const missing = !presented;
   const message = missing ? 'authentication required' : /expired/i.test(err.message) ? 'token expired' : 'invalid token';
   return {
     status: 401,
@@ -56,7 +57,7 @@ const unauthorized = (err: Boom.Boom): Mapped => {
 };
 
 /** Maps anything a request can fail with to status, envelope and headers. */
-export function mapError(err: unknown): Mapped {
+export function mapError(err: unknown, request?: { headers: Record<string, unknown> }): Mapped {
   // @hapi/jwt wraps a key provider's failure as Boom 500 with the causes in `data`; a JWKS outage
   // is then our DEPENDENCY_UNAVAILABLE instead of an opaque 500.
   const inner = Boom.isBoom(err) && Array.isArray(err.data) ? err.data.find(isAppError) : undefined;
@@ -71,7 +72,7 @@ export function mapError(err: unknown): Mapped {
     return { status: 500, body: envelope('INTERNAL', 'internal error'), headers: {}, internal: true };
   }
   const status = err.output.statusCode;
-  if (status === 401) return unauthorized(err);
+  if (status === 401) return unauthorized(err, /^bearer\s/i.test(String(request?.headers.authorization ?? '')));
   const headers: Record<string, string> = {};
   const joi = (err as unknown as { details?: ValidationErrorItem[] }).details;
   if (status === 400 && Array.isArray(joi)) {
@@ -97,7 +98,7 @@ export const errorsPlugin: Plugin<void> = {
     server.ext('onPreResponse', (request, h) => {
       const res = request.response;
       if (!Boom.isBoom(res)) return h.continue;
-      const mapped = mapError(res);
+      const mapped = mapError(res, request);
       if (mapped.internal) request.app.log.error('request failed', { err: res, route: request.route.path });
       const out = h.response(mapped.body).code(mapped.status);
       // Headers other extensions put on the error (request id, rate limits, Allow) survive; ours win.

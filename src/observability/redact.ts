@@ -17,9 +17,11 @@ const textRules: Array<[RegExp, string | ((match: string, ...groups: string[]) =
   // `Bearer <anything>` first, so the token after it is gone whatever its shape.
   [/\b(Bearer)\s+[^\s"',;]+/gi, `$1 ${REDACTED}`],
   // JWTs: base64url header starting `{"` → `eyJ`; the signature may be empty (alg none).
-  [/\beyJ[\w-]*\.[\w-]*\.[\w-]*/g, REDACTED],
+  // No word boundary before it: tokens get glued to prefixes (`access_token=eyJ…`, `tokeneyJ…`).
+  [/eyJ[\w-]*\.[\w-]*\.[\w-]*/g, REDACTED],
   // Bot API tokens: bot id (6+ digits) ':' 35 url-safe chars in practice; 30 leaves margin.
-  [/\b\d{6,}:[\w-]{30,}/g, REDACTED],
+  // No word boundary either: Bot API URLs read `/bot123456789:AA…/sendMessage`.
+  [/(?<!\d)\d{6,}:[\w-]{30,}/g, REDACTED],
   // GramJS StringSession: version char "1" + base64 of dc id, address, port and a 256-byte auth key
   // (~350 chars); 300 keeps ordinary base64 blobs readable.
   [/(?<![A-Za-z0-9+/=])1[A-Za-z0-9+/=_-]{300,}/g, REDACTED],

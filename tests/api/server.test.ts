@@ -1,0 +1,78 @@
+import Joi from 'joi';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { authStrategy } from '../../src/api/server.ts';
+import { shellServer } from './shell-server.ts';
+
+const srv = await shellServer({ corsOrigins: ['https://console.example'] });
+// What a resource plugin does: register routes on the shell, tagged 'api' to be documented.
+await srv.server.register({
+  name: 'resource-under-test',
+  register(server) {
+    server.route({
+      method: 'POST', path: '/v1/widgets',
+      options: {
+        tags: ['api'], description: 'Create a widget', auth: authStrategy,
+        validate: { payload: Joi.object({ name: Joi.string().required() }).label('WidgetInput') },
+      },
+      handler: (_r, h) => h.response({ id: 'w1' }).code(201),
+    });
+  },
+});
+await srv.server.initialize();
+const { server } = srv;
+
+test('CORS preflight from an allowed origin gets the allow headers', async () => {
+  const res = await server.inject({
+    method: 'OPTIONS', url: '/v1/widgets',
+    headers: { origin: 'https://console.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type, idempotency-key' },
+  });
+  assert.is(res.statusCode, 200);
+  assert.is(res.headers['access-control-allow-origin'], 'https://console.example');
+  assert.match(String(res.headers['access-control-allow-headers']), /idempotency-key/i);
+});
+
+test('CORS preflight from another origin gets no allow header', async () => {
+  const res = await server.inject({
+    method: 'OPTIONS', url: '/v1/widgets',
+    headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' },
+  });
+  assert.is(res.headers['access-control-allow-origin'], undefined);
+});
+
+test('a real request from the allowed origin exposes request id and rate-limit headers', async () => {
+  const res = await server.inject({ method: 'GET', url: '/health/live', headers: { origin: 'https://console.example' } });
+  assert.is(res.headers['access-control-allow-origin'], 'https://console.example');
+  assert.match(String(res.headers['access-control-expose-headers']), /x-request-id.*ratelimit-remaining/i);
+});
+
+test('/openapi.json is OpenAPI 3 and lists the service and resource routes', async () => {
+  const res = await server.inject('/openapi.json');
+  assert.is(res.statusCode, 200);
+  const doc = JSON.parse(res.payload);
+  assert.match(doc.openapi, /^3\.0/);
+  for (const path of ['/v1/widgets', '/health/live', '/health/ready', '/metrics']) assert.ok(doc.paths[path], `${path} documented`);
+  assert.ok(doc.components.securitySchemes.jwt, 'bearer scheme declared');
+  assert.ok(JSON.stringify(doc.components.schemas).includes('WidgetInput'));
+});
+
+test('/docs serves the browsable page without auth', async () => {
+  const res = await server.inject('/docs');
+  assert.is(res.statusCode, 200);
+  assert.match(res.payload, /swagger/i);
+});
+
+test('/metrics serves Prometheus text without auth', async () => {
+  const res = await server.inject('/metrics');
+  assert.is(res.statusCode, 200);
+  assert.match(String(res.headers['content-type']), /^text\/plain/);
+  assert.match(res.payload, /# TYPE http_request_duration_seconds histogram/);
+});
+
+test('resource routes are authenticated by default', async () => {
+  const res = await server.inject({ method: 'POST', url: '/v1/widgets', payload: { name: 'x' } });
+  assert.is(res.statusCode, 401);
+});
+
+test.after(() => server.stop());
+test.run();
