@@ -1,0 +1,445 @@
+import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { checkProof, createVerifier, startChallenge } from '../crypto/srp.ts';
+import { Faults } from './faults.ts';
+import { SlidingWindows, waitSeconds } from './flood.ts';
+import {
+  TgError, floodWait, type Account, type AuthKeyRec, type BotRec, type ChatKind, type ChatRec, type Clock,
+  type MemberRec, type MessageRec, type PeerRef, type Rights, type Role, type Stats, type UserRec, type WorldEvent,
+} from './types.ts';
+
+// The emulated Telegram: accounts, chats, messages, auth keys and the rules Telegram enforces on
+// them (login codes, 2FA, QR tokens, random_id dedupe, pacing). No sockets, no wire format: the
+// MTProto and Bot API servers call in and subscribe to WorldEvents. Time comes from `clock`.
+
+export interface Limits {
+  /** Telegram: about 1 message per second into one chat (per sender here). */
+  perChatPerSecond: number;
+  /** Telegram: at most 20 messages per minute into one group. */
+  perGroupPerMinute: number;
+  /** Telegram: about 30 messages per second per bot overall. */
+  perBotPerSecond: number;
+}
+
+export interface WorldOptions {
+  clock?: Clock;
+  /** Login code lifetime; Telegram's is about 5 minutes. */
+  codeTtlMs?: number;
+  limits?: Partial<Limits>;
+  /** Delivered-message log cap: a long benchmark must not grow without bound. */
+  maxMessages?: number;
+}
+
+export interface NewUser { phone: string; firstName?: string; username?: string; password?: string }
+export interface NewBot { username: string; token?: string }
+export interface NewChat { type: ChatKind; title: string; username?: string; members: Array<{ id: number; role: Role; rights?: Rights }> }
+export interface Incoming { to: string | number; fromUserId: number; chatId?: number; text: string }
+export interface DeliveredView { id: number; chatId: number; fromId: number; text: string; date: number; randomId: string | null }
+
+const LOGIN_TOKEN_TTL_S = 30; // Telegram's QR login tokens live ~30 s
+const BOX_CAP = 1000; // getDifference depth kept per user
+const BOT_QUEUE_CAP = 10_000;
+const DEDUPE_CAP = 200_000; // random_ids remembered (FIFO)
+const CHANNEL_ID_BASE = 1_000_000_000_000; // Bot API: -100… = -(1e12 + channel id)
+
+export const normalizePhone = (phone: string): string => phone.replace(/[\s()+-]/g, '');
+const validPhone = (digits: string) => /^\d{7,15}$/.test(digits);
+const randomHash = () => randomBytes(8).readBigInt64LE(0);
+
+export function botApiChatId(chat: ChatRec): number {
+  return chat.kind === 'group' ? -chat.id : -(CHANNEL_ID_BASE + chat.id);
+}
+
+export class World {
+  readonly clock: Clock;
+  readonly faults: Faults;
+  readonly codeTtlMs: number;
+  readonly limits: Limits;
+  readonly accounts = new Map<number, Account>();
+  readonly chats = new Map<number, ChatRec>();
+  readonly authKeys = new Map<bigint, AuthKeyRec>();
+  readonly counters = { duplicateAuthKeyUse: 0, delivered: 0, floodWaitsServed: 0, handshakes: 0 };
+  /** Filled in by the MTProto server: live TCP connections. */
+  connectionCount: () => number = () => 0;
+  private readonly maxMessages: number;
+  private messages: MessageRec[] = [];
+  private byPhone = new Map<string, UserRec>();
+  private byUsername = new Map<string, Account | ChatRec>();
+  private byToken = new Map<string, BotRec>();
+  private lastCodes = new Map<string, string>();
+  private dedupe = new Map<string, MessageRec>();
+  private windows = new SlidingWindows();
+  private listeners = new Set<(e: WorldEvent) => void>();
+  private nextAccountId = 7_000_000_001;
+  private nextChatId = 1_500_000_001;
+  private nextGroupId = 4_000_001;
+  private nextBoxMessageId = 1;
+  private lastPrune = 0;
+
+  constructor(opts: WorldOptions = {}) {
+    this.clock = opts.clock ?? { now: () => Date.now() };
+    this.faults = new Faults(this.clock);
+    this.codeTtlMs = opts.codeTtlMs ?? 5 * 60_000;
+    this.limits = { perChatPerSecond: 1, perGroupPerMinute: 20, perBotPerSecond: 30, ...opts.limits };
+    this.maxMessages = opts.maxMessages ?? 1_000_000;
+  }
+
+  on(listener: (e: WorldEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(e: WorldEvent): void {
+    for (const l of this.listeners) l(e);
+  }
+
+  private nowS = () => Math.floor(this.clock.now() / 1000);
+
+  // ---- accounts and chats (control API) ----
+
+  async createUser(input: NewUser): Promise<UserRec> {
+    const phone = normalizePhone(input.phone ?? '');
+    if (!validPhone(phone)) throw new TgError(400, 'PHONE_NUMBER_INVALID');
+    if (this.byPhone.has(phone)) throw new TgError(400, 'PHONE_NUMBER_OCCUPIED');
+    const username = this.claimUsername(input.username);
+    const user: UserRec = {
+      kind: 'user', id: this.nextAccountId++, accessHash: randomHash(), phone,
+      firstName: input.firstName ?? `User ${phone.slice(-4)}`, username, pts: 1, box: [],
+      srp: input.password ? await createVerifier(input.password) : undefined,
+    };
+    this.accounts.set(user.id, user);
+    this.byPhone.set(phone, user);
+    if (username) this.byUsername.set(username.toLowerCase(), user);
+    return user;
+  }
+
+  createBot(input: NewBot): BotRec {
+    const username = this.claimUsername(input.username);
+    if (!username) throw new TgError(400, 'USERNAME_INVALID');
+    const fromToken = Number(input.token?.split(':')[0]);
+    const id = Number.isSafeInteger(fromToken) && fromToken > 0 && !this.accounts.has(fromToken) ? fromToken : this.nextAccountId++;
+    const token = input.token ?? `${id}:${randomBytes(27).toString('base64url').slice(0, 35)}`;
+    if (this.byToken.has(token)) throw new TgError(400, 'BOT_TOKEN_OCCUPIED');
+    const bot: BotRec = {
+      kind: 'bot', id, accessHash: randomHash(), username, firstName: username, token,
+      revoked: false, updates: [], nextUpdateId: randomInt(100_000, 1_000_000),
+    };
+    this.accounts.set(id, bot);
+    this.byToken.set(token, bot);
+    this.byUsername.set(username.toLowerCase(), bot);
+    return bot;
+  }
+
+  createChat(input: NewChat): ChatRec {
+    if (!['channel', 'supergroup', 'group'].includes(input.type)) throw new TgError(400, 'CHAT_TYPE_INVALID');
+    if (!input.title) throw new TgError(400, 'CHAT_TITLE_EMPTY');
+    const date = this.nowS();
+    const members = new Map<number, MemberRec>();
+    for (const m of input.members ?? []) {
+      if (!this.accounts.has(m.id)) throw new TgError(400, 'USER_ID_INVALID');
+      if (!['creator', 'admin', 'member'].includes(m.role)) throw new TgError(400, 'PARTICIPANT_ROLE_INVALID');
+      members.set(m.id, { id: m.id, role: m.role, rights: m.rights ?? {}, date });
+    }
+    const username = input.type === 'group' ? undefined : this.claimUsername(input.username);
+    const chat: ChatRec = {
+      id: input.type === 'group' ? this.nextGroupId++ : this.nextChatId++, kind: input.type, accessHash: randomHash(),
+      title: input.title, username, date, members, nextMessageId: 1, pts: 1,
+    };
+    this.chats.set(chat.id, chat);
+    if (username) this.byUsername.set(username.toLowerCase(), chat);
+    return chat;
+  }
+
+  private claimUsername(name: string | undefined): string | undefined {
+    if (!name) return undefined;
+    const clean = name.replace(/^@/, '');
+    if (!/^[A-Za-z][A-Za-z0-9_]{3,31}$/.test(clean)) throw new TgError(400, 'USERNAME_INVALID');
+    if (this.byUsername.has(clean.toLowerCase())) throw new TgError(400, 'USERNAME_OCCUPIED');
+    return clean;
+  }
+
+  userByPhone(phone: string): UserRec | undefined {
+    return this.byPhone.get(normalizePhone(phone));
+  }
+
+  botByToken(token: string): BotRec | undefined {
+    const bot = this.byToken.get(token);
+    return bot && !bot.revoked ? bot : undefined;
+  }
+
+  byName(username: string): Account | ChatRec | undefined {
+    return this.byUsername.get(username.replace(/^@/, '').toLowerCase());
+  }
+
+  /** Bot API chat id → chat (negative ids) or account (positive ids). */
+  chatByBotApiId(id: number): ChatRec | undefined {
+    if (id >= 0) return undefined;
+    const raw = -id > CHANNEL_ID_BASE ? -id - CHANNEL_ID_BASE : -id;
+    const chat = this.chats.get(raw);
+    return chat && botApiChatId(chat) === id ? chat : undefined;
+  }
+
+  /** A fault or update target: "+phone", a user/bot id, a bot token, or a username. */
+  resolveTarget(target: string | number): Account | undefined {
+    const t = String(target).trim();
+    if (t.includes(':')) return this.byToken.get(t);
+    if (t.startsWith('+')) return this.userByPhone(t);
+    if (/^\d+$/.test(t)) return this.accounts.get(Number(t)) ?? this.userByPhone(t);
+    const named = this.byName(t);
+    return named && 'kind' in named && (named.kind === 'user' || named.kind === 'bot') ? named : undefined;
+  }
+
+  // ---- auth keys and login ----
+
+  registerAuthKey(key: Buffer, userId?: number): AuthKeyRec {
+    const id = createHash('sha1').update(key).digest().readBigUInt64LE(12);
+    const rec: AuthKeyRec = { id, key, salt: randomHash(), userId, revoked: false, sessions: new Set() };
+    this.authKeys.set(id, rec);
+    return rec;
+  }
+
+  /** The authorised user behind a key, or AUTH_KEY_UNREGISTERED like Telegram. */
+  requireUser(rec: AuthKeyRec): UserRec {
+    const user = rec.userId !== undefined && !rec.revoked ? this.accounts.get(rec.userId) : undefined;
+    if (!user || user.kind !== 'user') throw new TgError(401, 'AUTH_KEY_UNREGISTERED');
+    return user;
+  }
+
+  sendCode(rec: AuthKeyRec, phone: string): string {
+    const digits = normalizePhone(phone);
+    // The emulator has no sign-up: only numbers created through the control API exist.
+    if (!validPhone(digits) || !this.byPhone.has(digits)) throw new TgError(400, 'PHONE_NUMBER_INVALID');
+    const code = String(randomInt(10_000, 100_000));
+    const hash = randomBytes(9).toString('hex');
+    rec.login = { phone: digits, hash, code, expiresAt: this.clock.now() + this.codeTtlMs };
+    this.lastCodes.set(digits, code);
+    return hash;
+  }
+
+  lastCode(phone: string): string | undefined {
+    return this.lastCodes.get(normalizePhone(phone));
+  }
+
+  signIn(rec: AuthKeyRec, phone: string, hash: string, code: string): UserRec {
+    const login = rec.login;
+    if (!code) throw new TgError(400, 'PHONE_CODE_EMPTY');
+    // The code belongs to the key that asked for it: another client cannot finish the login.
+    if (!login || login.hash !== hash || login.phone !== normalizePhone(phone)) throw new TgError(400, 'PHONE_CODE_EXPIRED');
+    if (this.clock.now() > login.expiresAt) {
+      rec.login = undefined;
+      throw new TgError(400, 'PHONE_CODE_EXPIRED');
+    }
+    if (login.code !== code) throw new TgError(400, 'PHONE_CODE_INVALID');
+    rec.login = undefined;
+    return this.completeLogin(rec, this.byPhone.get(login.phone)!);
+  }
+
+  private completeLogin(rec: AuthKeyRec, user: UserRec): UserRec {
+    if (user.srp) {
+      rec.passwordUserId = user.id;
+      throw new TgError(401, 'SESSION_PASSWORD_NEEDED');
+    }
+    rec.userId = user.id;
+    rec.passwordUserId = undefined;
+    return user;
+  }
+
+  /** account.getPassword: the user whose password is due (pending login or logged in) and a fresh SRP challenge. */
+  passwordState(rec: AuthKeyRec): { user?: UserRec; challenge?: ReturnType<typeof startChallenge> } {
+    const id = rec.passwordUserId ?? (rec.revoked ? undefined : rec.userId);
+    const user = id === undefined ? undefined : this.accounts.get(id);
+    if (!user || user.kind !== 'user' || !user.srp) return { user: user?.kind === 'user' ? user : undefined };
+    rec.srp = startChallenge(user.srp);
+    return { user, challenge: rec.srp };
+  }
+
+  checkPassword(rec: AuthKeyRec, srpId: bigint, A: Buffer, M1: Buffer): UserRec {
+    const user = rec.passwordUserId === undefined ? undefined : this.accounts.get(rec.passwordUserId);
+    if (!user || user.kind !== 'user' || !user.srp) throw new TgError(400, 'PASSWORD_HASH_INVALID');
+    if (!rec.srp || rec.srp.srpId !== srpId) throw new TgError(400, 'SRP_ID_INVALID');
+    const ok = checkProof(user.srp, rec.srp, A, M1);
+    rec.srp = undefined; // one proof per challenge, like Telegram
+    if (!ok) throw new TgError(400, 'PASSWORD_HASH_INVALID');
+    rec.userId = user.id;
+    rec.passwordUserId = undefined;
+    return user;
+  }
+
+  /** auth.exportLoginToken: a token to show as QR, or the login once a device accepted it. */
+  exportLoginToken(rec: AuthKeyRec): { token: Buffer; expires: number } | { user: UserRec } {
+    const qr = rec.qr;
+    if (qr?.acceptedBy !== undefined) {
+      rec.qr = undefined;
+      return { user: this.completeLogin(rec, this.accounts.get(qr.acceptedBy) as UserRec) };
+    }
+    if (!qr || qr.expiresAt <= this.clock.now()) {
+      rec.qr = { token: randomBytes(32), expiresAt: this.clock.now() + LOGIN_TOKEN_TTL_S * 1000 };
+    }
+    return { token: rec.qr!.token, expires: Math.floor(rec.qr!.expiresAt / 1000) };
+  }
+
+  importLoginToken(rec: AuthKeyRec, token: Buffer): { user: UserRec } {
+    if (!rec.qr || !rec.qr.token.equals(token)) throw new TgError(400, 'AUTH_TOKEN_INVALID');
+    if (rec.qr.acceptedBy === undefined) throw new TgError(400, 'AUTH_TOKEN_INVALID');
+    const r = this.exportLoginToken(rec);
+    if (!('user' in r)) throw new TgError(400, 'AUTH_TOKEN_INVALID');
+    return r;
+  }
+
+  /** A logged-in device of `phone` scans the QR: the waiting client gets updateLoginToken. */
+  acceptQr(tokenB64url: string, phone: string): void {
+    const user = this.userByPhone(phone);
+    if (!user) throw new TgError(404, 'PHONE_NUMBER_INVALID');
+    const token = Buffer.from(tokenB64url, 'base64url');
+    const rec = [...this.authKeys.values()].find((k) => k.qr?.token.equals(token));
+    if (!rec || !rec.qr) throw new TgError(404, 'AUTH_TOKEN_INVALID');
+    if (rec.qr.expiresAt <= this.clock.now()) throw new TgError(400, 'AUTH_TOKEN_EXPIRED');
+    rec.qr.acceptedBy = user.id;
+    this.emit({ type: 'login-token', authKeyId: rec.id });
+  }
+
+  logOut(rec: AuthKeyRec): void {
+    rec.userId = undefined;
+    rec.passwordUserId = undefined;
+  }
+
+  // ---- faults ----
+
+  dropConnections(accountId?: number): void {
+    this.emit({ type: 'drop', accountId });
+  }
+
+  revoke(accountId?: number): void {
+    for (const rec of this.authKeys.values()) {
+      if (accountId === undefined || rec.userId === accountId) rec.revoked = true;
+    }
+    for (const acc of this.accounts.values()) {
+      if (acc.kind === 'bot' && (accountId === undefined || acc.id === accountId)) acc.revoked = true;
+    }
+    this.emit({ type: 'revoked', accountId });
+  }
+
+  // ---- messages ----
+
+  /**
+   * One send by a user (MTProto) or bot (Bot API). Applies random_id dedupe first (a resend returns
+   * the original message), then rights, then the armed fault and pacing limits.
+   */
+  send(sender: Account, peer: PeerRef, text: string, randomId: string | null): { message: MessageRec; duplicate: boolean } {
+    if (randomId !== null) {
+      const seen = this.dedupe.get(`${sender.id}:${randomId}`);
+      if (seen) return { message: seen, duplicate: true };
+    }
+    if (!text.trim()) throw new TgError(400, 'MESSAGE_EMPTY');
+    if (text.length > 4096) throw new TgError(400, 'MESSAGE_TOO_LONG');
+    this.checkRights(sender, peer);
+    this.checkPacing(sender, peer);
+    const message = this.deliver(sender, peer, text, randomId);
+    if (randomId !== null) {
+      this.dedupe.set(`${sender.id}:${randomId}`, message);
+      if (this.dedupe.size > DEDUPE_CAP) this.dedupe.delete(this.dedupe.keys().next().value!);
+    }
+    return { message, duplicate: false };
+  }
+
+  /** Control API: a message "from" someone, delivered without pacing or rights checks. */
+  inject(input: Incoming): MessageRec {
+    const to = this.resolveTarget(input.to);
+    if (!to) throw new TgError(404, 'PEER_ID_INVALID');
+    const from = this.accounts.get(Number(input.fromUserId));
+    if (!from) throw new TgError(404, 'USER_ID_INVALID');
+    if (!input.text) throw new TgError(400, 'MESSAGE_EMPTY');
+    if (input.chatId !== undefined) {
+      const chat = this.chatByBotApiId(Number(input.chatId));
+      if (!chat) throw new TgError(404, 'PEER_ID_INVALID');
+      if (!chat.members.has(to.id)) throw new TgError(400, 'USER_NOT_PARTICIPANT');
+      return this.deliver(from, { type: 'chat', chat }, input.text, null);
+    }
+    return this.deliver(from, { type: 'user', id: to.id }, input.text, null);
+  }
+
+  private checkRights(sender: Account, peer: PeerRef): void {
+    if (peer.type === 'user') {
+      if (!this.accounts.has(peer.id)) throw new TgError(400, 'PEER_ID_INVALID');
+      return;
+    }
+    const member = peer.chat.members.get(sender.id);
+    if (!member) throw new TgError(403, 'CHAT_WRITE_FORBIDDEN');
+    if (peer.chat.kind === 'channel') {
+      const canPost = member.role === 'creator' || (member.role === 'admin' && member.rights.can_post_messages !== false);
+      if (!canPost) throw new TgError(403, 'CHAT_WRITE_FORBIDDEN');
+    } else if (member.rights.can_send_messages === false) {
+      throw new TgError(403, 'CHAT_WRITE_FORBIDDEN');
+    }
+  }
+
+  private checkPacing(sender: Account, peer: PeerRef): void {
+    const now = this.clock.now();
+    const refuse = (seconds: number) => {
+      this.counters.floodWaitsServed++;
+      return floodWait(seconds);
+    };
+    const armed = this.faults.takeFloodWait(sender.id);
+    if (armed > 0) throw refuse(armed);
+    const chatKey = peer.type === 'user' ? `u${Math.min(sender.id, peer.id)}:${Math.max(sender.id, peer.id)}` : `c${peer.chat.id}`;
+    // Check every window before recording any, so a refused send does not use up quota elsewhere.
+    const windows: Array<[string, number, number]> = [[`chat:${sender.id}:${chatKey}`, this.limits.perChatPerSecond, 1000]];
+    if (peer.type === 'chat') windows.push([`group:${chatKey}`, this.limits.perGroupPerMinute, 60_000]);
+    if (sender.kind === 'bot') windows.push([`bot:${sender.id}`, this.limits.perBotPerSecond, 1000]);
+    const wait = Math.max(...windows.map(([k, limit, ms]) => this.windows.peek(k, limit, ms, now)));
+    if (wait > 0) throw refuse(waitSeconds(wait));
+    for (const [k, limit, ms] of windows) this.windows.hit(k, limit, ms, now);
+    if (now - this.lastPrune > 60_000) {
+      this.windows.prune(now, 60_000);
+      this.lastPrune = now;
+    }
+  }
+
+  private deliver(sender: Account, peer: PeerRef, text: string, randomId: string | null): MessageRec {
+    const inChannelBox = peer.type === 'chat' && peer.chat.kind !== 'group';
+    const message: MessageRec = {
+      id: inChannelBox ? peer.chat.nextMessageId++ : this.nextBoxMessageId++,
+      chatId: peer.type === 'user' ? peer.id : botApiChatId(peer.chat),
+      peer, fromId: sender.id, text, date: this.nowS(), randomId,
+    };
+    this.messages.push(message);
+    if (peer.type === 'chat') peer.chat.last = message;
+    if (this.messages.length > this.maxMessages) this.messages.splice(0, this.messages.length - this.maxMessages);
+    this.counters.delivered++;
+    const recipients = peer.type === 'user' ? [peer.id] : [...peer.chat.members.keys()].filter((id) => id !== sender.id);
+    if (inChannelBox) peer.chat.pts++;
+    for (const id of peer.type === 'user' || !inChannelBox ? [sender.id, ...recipients] : recipients) {
+      const acc = this.accounts.get(id);
+      if (acc?.kind === 'user' && !inChannelBox) {
+        acc.pts++;
+        acc.box.push({ pts: acc.pts, message });
+        if (acc.box.length > BOX_CAP) acc.box.shift();
+      } else if (acc?.kind === 'bot' && id !== sender.id) {
+        acc.updates.push({ updateId: acc.nextUpdateId++, message });
+        if (acc.updates.length > BOT_QUEUE_CAP) acc.updates.shift();
+      }
+    }
+    this.emit({ type: 'message', message, recipients });
+    return message;
+  }
+
+  delivered(filter: { chatId?: number; fromId?: number } = {}): DeliveredView[] {
+    return this.messages
+      .filter((m) => (filter.chatId === undefined || m.chatId === filter.chatId) && (filter.fromId === undefined || m.fromId === filter.fromId))
+      .map(({ id, chatId, fromId, text, date, randomId }) => ({ id, chatId, fromId, text, date, randomId }));
+  }
+
+  stats(): Stats {
+    let activeAuthKeys = 0;
+    for (const k of this.authKeys.values()) if (k.userId !== undefined && !k.revoked) activeAuthKeys++;
+    return { connections: this.connectionCount(), activeAuthKeys, ...this.counters };
+  }
+
+  reset(): void {
+    this.emit({ type: 'drop' });
+    for (const map of [this.accounts, this.chats, this.authKeys, this.byPhone, this.byUsername, this.byToken, this.lastCodes, this.dedupe]) map.clear();
+    this.messages = [];
+    this.windows.clear();
+    this.faults.clear();
+    Object.assign(this.counters, { duplicateAuthKeyUse: 0, delivered: 0, floodWaitsServed: 0, handshakes: 0 });
+  }
+}
