@@ -62,6 +62,7 @@ export class ChatsView {
   }
 
   private render(): void {
+    this.ctx.rememberChats(this.chats);
     this.onChange(this.chats);
     if (this.chats.length === 0) {
       rebuild(this.list, h('li', { class: 'empty' }, 'No chats yet.'));

@@ -18,10 +18,10 @@ export const connectForms = (ctx: Ctx): HTMLElement => {
     h('label', { class: 'choice' },
       h('input', { type: 'radio', name: group, value: m, checked: m === 'phone', onchange: () => choose(m) }), label);
   choose('phone');
-  return h('section', { class: 'panel', 'aria-labelledby': 'add-title' },
+  return h('section', { class: 'panel panel--add', 'aria-labelledby': 'add-title' },
     h('h2', { id: 'add-title' }, 'Add a connection'),
     h('fieldset', { class: 'choices' }, h('legend', null, 'How to connect'),
-      radio('phone', 'Phone number'), radio('qr', 'QR code'), radio('bot', 'Bot token')),
+      radio('phone', 'Phone'), radio('qr', 'QR code'), radio('bot', 'Bot')),
     forms.phone, forms.qr, forms.bot);
 };
 

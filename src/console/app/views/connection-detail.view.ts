@@ -99,7 +99,10 @@ export class ConnectionDetail {
     if (!settled.has(c.status) || this.work?.id === c.id) return;
     const messages = new MessagesView(this.ctx, c.id);
     const send = new SendMessageView(this.ctx, c.id, (m) => messages.put(m));
-    const chats = new ChatsView(this.ctx, c.id, (list) => send.setChats(list));
+    const chats = new ChatsView(this.ctx, c.id, (list) => {
+      send.setChats(list);
+      messages.relabel();
+    });
     this.work = { id: c.id, messages };
     this.workArea.replaceChildren(chats.root, send.root, messages.root);
     void chats.load();

@@ -17,7 +17,7 @@ export class ConnectionList {
   constructor(private readonly onSelect: (id: string) => void, onRefresh: () => void) {
     this.list = h('ul', { class: 'conn-list', 'aria-label': 'Connections' });
     this.empty = h('p', { class: 'empty' }, 'No connections yet. Add one below.');
-    this.root = h('section', { class: 'panel', 'aria-labelledby': 'conns-title' },
+    this.root = h('section', { class: 'panel panel--list', 'aria-labelledby': 'conns-title' },
       h('div', { class: 'panel-head' },
         h('h2', { id: 'conns-title' }, 'Connections'),
         h('button', { type: 'button', class: 'btn btn--small', onclick: onRefresh }, 'Refresh')),

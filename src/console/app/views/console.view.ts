@@ -29,6 +29,7 @@ export class ConsoleView {
   private readonly live: LiveEvents;
   private readonly liveBadge = h('span', { class: 'live live--connecting', role: 'status' }, 'connecting…');
   private readonly sentHere = new Set<string>();
+  private readonly chatTitles = new Map<string, string>();
   private liveIsOpen = false;
   private timers: number[] = [];
 
@@ -49,6 +50,8 @@ export class ConsoleView {
       upsert: (c) => this.upsert(c),
       remove: (id) => this.removeConnection(id),
       trackSent: (id) => this.sentHere.add(id),
+      rememberChats: (chats) => chats.forEach((c) => this.chatTitles.set(c.id, c.title)),
+      chatLabel: (ref) => this.chatTitles.get(ref) ?? ref,
     };
     this.stats = new StatsView(api);
     this.list = new ConnectionList((id) => this.select(id, true), () => void this.reload(ctx));
@@ -126,9 +129,9 @@ export class ConsoleView {
     this.stats.record(msg, at);
     this.detail.message(msg);
     if (msg.status === 'failed') {
-      this.toasts.show('error', `Message to ${msg.chat} failed: ${msg.error ? describeError(msg.error) : 'no reason given'}`);
+      this.toasts.show('error', `Message to ${this.chatTitles.get(msg.chat) ?? msg.chat} failed: ${msg.error ? describeError(msg.error) : 'no reason given'}`);
     } else if (msg.status === 'sent' && this.sentHere.delete(msg.id)) {
-      this.toasts.show('success', `Message to ${msg.chat} sent`);
+      this.toasts.show('success', `Message to ${this.chatTitles.get(msg.chat) ?? msg.chat} sent`);
     }
   }
 
@@ -137,9 +140,11 @@ export class ConsoleView {
     const prev = this.connections.get(c.id);
     if (prev && prev.updatedAt > c.updatedAt) return;
     this.connections.set(c.id, c);
-    if (fromEvent && prev && prev.status !== c.status) {
+    // Login steps of the connection on screen are visible in its panel; toasts would only repeat them.
+    const onScreenStep = c.id === this.selectedId && c.status !== 'active' && c.status !== 'error' && c.status !== 'stopped';
+    if (fromEvent && prev && prev.status !== c.status && !onScreenStep) {
       const name = connectionName(c);
-      if (c.status === 'error') this.toasts.show('error', `${name}: error${c.error ? ` — ${describeError(c.error)}` : ''}`);
+      if (c.status === 'error') this.toasts.show('error', `${name}: ${c.error ? describeError(c.error) : 'error'}`);
       else this.toasts.show(c.status === 'active' ? 'success' : 'info', `${name} is now ${c.status}`);
     }
     this.render();

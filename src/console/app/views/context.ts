@@ -1,7 +1,7 @@
 import type { ApiClient } from '../api-client.ts';
 import { ApiError } from '../api-client.ts';
 import { describeError } from '../error-text.ts';
-import type { Connection } from '../types.ts';
+import type { Chat, Connection } from '../types.ts';
 
 export type ToastKind = 'info' | 'success' | 'error';
 
@@ -14,6 +14,9 @@ export interface Ctx {
   upsert(conn: Connection): void;
   remove(id: string): void;
   trackSent(messageId: string): void;
+  // Messages name their chat by whatever was sent (our chat id, @name, numeric id): show a title when known.
+  rememberChats(chats: Chat[]): void;
+  chatLabel(ref: string): string;
 }
 
 // The one-line text for any failure: "CODE — sentence" for API errors, plus field details.

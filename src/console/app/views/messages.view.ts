@@ -41,6 +41,11 @@ export class MessagesView {
     this.render();
   }
 
+  // Chat titles arrive with the chats list, possibly after the messages.
+  relabel(): void {
+    this.render();
+  }
+
   // A late "sending" frame must not overwrite a "sent" already shown: status only moves forward.
   private merge(msg: Message): void {
     const prev = this.messages.get(msg.id);
@@ -51,17 +56,17 @@ export class MessagesView {
   private render(): void {
     const items = [...this.messages.values()].sort((a, b) => b.createdAt.localeCompare(a.createdAt)).slice(0, shown);
     for (const id of this.messages.keys()) if (!items.some((m) => m.id === id)) this.messages.delete(id);
-    this.list.replaceChildren(...(items.length ? items.map(row) : [h('li', { class: 'empty' }, 'No messages yet.')]));
+    this.list.replaceChildren(...(items.length ? items.map((m) => row(m, this.ctx.chatLabel(m.chat))) : [h('li', { class: 'empty' }, 'No messages yet.')]));
   }
 }
 
 const rank: Record<string, number> = { queued: 0, sending: 1, sent: 2, failed: 2 };
 
-const row = (m: Message): HTMLLIElement =>
+const row = (m: Message, chat: string): HTMLLIElement =>
   h('li', { class: 'msg', 'data-message-id': m.id, 'data-status': m.status },
     h('div', { class: 'msg-head' },
       messageBadge(m.status),
-      h('span', { class: 'msg-chat' }, m.chat),
+      h('span', { class: 'msg-chat' }, chat),
       h('span', { class: 'msg-meta' }, `${m.priority} · ${m.attempts} attempt${m.attempts === 1 ? '' : 's'} · ${timeAgo(m.sentAt ?? m.createdAt)}`)),
     h('p', { class: 'msg-text' }, m.text),
     m.error ? h('p', { class: 'msg-error' }, describeError(m.error)) : null);

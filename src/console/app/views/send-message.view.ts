@@ -12,6 +12,7 @@ export class SendMessageView {
   readonly root: HTMLElement;
   private readonly chatSelect: HTMLSelectElement;
   private readonly other: ReturnType<typeof field<HTMLInputElement>>;
+  private pickedOther = false;
 
   constructor(ctx: Ctx, connectionId: string, onQueued: (m: Message) => void) {
     const chat = field('Chat', h('select', { name: 'chat' }));
@@ -26,7 +27,10 @@ export class SendMessageView {
     const form = h('form', { class: 'send-form', novalidate: true, 'data-form': 'send' },
       h('div', { class: 'row' }, chat.wrap, priority.wrap), this.other.wrap, text.wrap, count, problem,
       h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'btn btn--primary' }, 'Send')));
-    this.chatSelect.addEventListener('change', () => this.syncOther());
+    this.chatSelect.addEventListener('change', () => {
+      this.pickedOther = this.chatSelect.value === otherChat;
+      this.syncOther();
+    });
     text.input.addEventListener('input', () => {
       count.textContent = `${text.input.value.length} / ${maxMessageLength}`;
       text.setError(null);
@@ -67,7 +71,8 @@ export class SendMessageView {
       chats.map((c) => h('option', { value: c.id }, c.username ? `${c.title} (@${c.username})` : c.title)),
       h('option', { value: otherChat }, 'Other (type it)…'));
     const values = Array.from(this.chatSelect.options, (o) => o.value);
-    this.chatSelect.value = values.includes(before) ? before : values[0]!;
+    // "Other" stays chosen only if the user picked it; otherwise the first chat is the default.
+    this.chatSelect.value = values.includes(before) && (before !== otherChat || this.pickedOther) ? before : values[0]!;
     this.syncOther();
   }
 
