@@ -1,0 +1,46 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+// Request body parsing and JSON answers shared by the Bot API and control servers.
+
+const MAX_BODY = 1024 * 1024; // Bot API requests are small; 1 MiB is generous
+
+export async function readParams(req: IncomingMessage, url: URL): Promise<Record<string, unknown>> {
+  const params: Record<string, unknown> = Object.fromEntries(url.searchParams);
+  if (req.method !== 'POST' && req.method !== 'PUT') return params;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) throw new BodyError(413, 'Request Entity Too Large');
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (!text) return params;
+  const type = req.headers['content-type'] ?? '';
+  // curl -d sends JSON as x-www-form-urlencoded: a body that looks like JSON is read as JSON.
+  if (!type.includes('application/json') && !text.trimStart().startsWith('{')) return { ...params, ...Object.fromEntries(new URLSearchParams(text)) };
+  try {
+    const body = JSON.parse(text) as unknown;
+    return typeof body === 'object' && body !== null && !Array.isArray(body) ? { ...params, ...(body as Record<string, unknown>) } : params;
+  } catch {
+    throw new BodyError(400, 'Bad Request: can\'t parse JSON object');
+  }
+}
+
+export class BodyError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** Waits `ms` unless the signal aborts first (server stopping); never throws. */
+export async function delay(ms: number, signal: AbortSignal): Promise<void> {
+  await sleep(ms, undefined, { signal }).catch(() => undefined);
+}
