@@ -19,7 +19,10 @@
 //
 // EVENTS from the API/supervisor: CODE {code}, PASSWORD, LOGOUT, STOP, RECONNECT, BREAKER_OPEN
 // {retryAt}, MEMORY_EXCEEDED, PLATFORM_ERROR {error}, RESUME. Use `snapshot.can(event)` to answer
-// 409 INVALID_STATE: events a state ignores are not `can`.
+// 409 INVALID_STATE: events a state ignores are not `can`. States with a slot call in flight carry
+// the tag 'busy': after CODE/PASSWORD the API waits until `!snapshot.hasTag('busy')`, then answers
+// from the status and `context.error` (TG_CODE_INVALID/EXPIRED, TG_PASSWORD_INVALID → 422; an
+// `error.retryAt` means the step is waiting out a flood wait or backoff and will retry by itself).
 //
 // RESTORE RULE (the supervisor follows it exactly):
 //   persist:  toStoredSnapshot(actor.getPersistedSnapshot())   (children dropped, see persistence.ts)
@@ -175,6 +178,7 @@ export const accountMachine = setup({
       return kind === 'fatal' || kind === 'user';
     },
     isUserError: (_, params: { error: unknown }) => failureKind(params.error) === 'user',
+    isFlood: (_, params: { error: unknown }) => failureKind(params.error) === 'flood',
     isRetryable: (_, params: { error: unknown }) => failureKind(params.error) === 'retry',
     isConnectionFatal: (_, params: { error: unknown }) => isConnectionFatal(params.error),
     logoutTriesLeft: ({ context }) => context.attempt + 1 < LOGOUT_TRIES,
@@ -251,6 +255,7 @@ export const accountMachine = setup({
       initial: 'connect',
       states: {
         connect: {
+          tags: 'busy',
           invoke: {
             id: 'connect',
             src: 'connect',
@@ -274,6 +279,7 @@ export const accountMachine = setup({
           on: { RESUME: { target: 'connect', reenter: true } },
         },
         sendCode: {
+          tags: 'busy',
           invoke: {
             id: 'sendCode',
             src: 'sendCode',
@@ -290,6 +296,7 @@ export const accountMachine = setup({
           on: { RESUME: 'connect' },
         },
         exportQr: {
+          tags: 'busy',
           invoke: {
             id: 'exportQr',
             src: 'exportQr',
@@ -331,6 +338,7 @@ export const accountMachine = setup({
           on: { CODE: { target: 'signIn', actions: { type: 'setPendingCode', params: ({ event }) => ({ code: event.code }) } } },
         },
         signIn: {
+          tags: 'busy',
           invoke: {
             id: 'signIn',
             src: 'signIn',
@@ -368,6 +376,7 @@ export const accountMachine = setup({
       states: {
         idle: { on: { PASSWORD: { target: 'checking', actions: 'clearError' } } },
         checking: {
+          tags: 'busy',
           invoke: {
             id: 'checkPassword',
             src: 'checkPassword',
@@ -412,6 +421,7 @@ export const accountMachine = setup({
           on: { QR_SCANNED: 'refreshing' },
         },
         refreshing: {
+          tags: 'busy',
           invoke: {
             id: 'exportQr',
             src: 'exportQr',
@@ -489,6 +499,7 @@ export const accountMachine = setup({
           on: { LOGOUT: {}, RECONNECT: {} },
           states: {
             call: {
+              tags: 'busy',
               invoke: {
                 id: 'logOut',
                 src: 'logOut',
@@ -497,6 +508,7 @@ export const accountMachine = setup({
                 onError: [
                   // Already revoked or unregistered: logged out is what we wanted.
                   { guard: { type: 'isFatal', params: errorParams }, target: '#account.stopped.loggedOut', actions: 'clearError' },
+                  { guard: { type: 'isFlood', params: errorParams }, target: 'wait', actions: { type: 'recordFailure', params: errorParams } },
                   { guard: { type: 'logoutTriesLeft' }, target: 'wait', actions: { type: 'recordFailure', params: errorParams } },
                   // Given up: error stays in context so the supervisor can log "logout unconfirmed".
                   { target: '#account.stopped.loggedOut', actions: [{ type: 'recordFailure', params: errorParams }, 'stopWaiting'] },

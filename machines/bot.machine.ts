@@ -11,7 +11,7 @@
 // else counts as retryable.
 //
 // EVENTS from the API/supervisor: LOGOUT, STOP, RECONNECT, BREAKER_OPEN {retryAt}, MEMORY_EXCEEDED,
-// PLATFORM_ERROR {error}, RESUME. LOGOUT is STOP for a bot: the Bot API's logOut moves the bot off
+// PLATFORM_ERROR {error}, RESUME. `verify` in flight carries the tag 'busy'. LOGOUT is STOP for a bot: the Bot API's logOut moves the bot off
 // the cloud server and locks the token out of it for 10 minutes; a token is revoked in BotFather.
 //
 // RESTORE RULE (same as the account machine):
@@ -150,6 +150,7 @@ export const botMachine = setup({
       initial: 'verify',
       states: {
         verify: {
+          tags: 'busy',
           invoke: {
             id: 'verify',
             src: 'verify',

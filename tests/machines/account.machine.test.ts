@@ -3,7 +3,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { statusOf } from '../../machines/account.machine.ts';
 import { PASSWORD, PROFILE, advance, send, startAccount } from './account-fixture.ts';
-import { Fakes, T0, err, testClock } from './harness.ts';
+import { Fakes, HANG, T0, err, testClock } from './harness.ts';
 
 const ok = (value: unknown) => ({ ok: value });
 const phoneFakes = () =>
@@ -341,6 +341,22 @@ control('MEMORY_EXCEEDED → error MEMORY_BUDGET_EXCEEDED, watcher stopped', asy
   assert.is(run.status(), 'error');
   assert.is(run.ctx().error?.code, 'MEMORY_BUDGET_EXCEEDED');
   assert.is(run.fakes.liveWatchers, 0);
+  run.actor.stop();
+});
+
+control("'busy' tag while a step is in flight, so the API knows when to answer", async () => {
+  const fakes = new Fakes()
+    .byDefault('connect', ok({ authorized: false }))
+    .byDefault('sendCode', ok({ codeType: 'app' }))
+    .script('signIn', HANG);
+  const run = await startAccount({}, { fakes });
+  assert.not.ok(run.actor.getSnapshot().hasTag('busy'));
+  await send(run, { type: 'CODE', code: '1' });
+  assert.ok(run.actor.getSnapshot().hasTag('busy'));
+  assert.not.ok(run.actor.getSnapshot().can({ type: 'CODE', code: '2' }), 'a second code while one is checked: 409');
+  await send(run, { type: 'RECONNECT' });
+  assert.equal(run.value(), { 'awaiting-code': 'idle' });
+  assert.not.ok(run.actor.getSnapshot().hasTag('busy'));
   run.actor.stop();
 });
 
