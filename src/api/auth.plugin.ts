@@ -1,5 +1,5 @@
 import Jwt from '@hapi/jwt';
-import type { Plugin, Request } from '@hapi/hapi';
+import type { Plugin, Request, Server } from '@hapi/hapi';
 import { AppError } from '../errors.ts';
 import { jwksKeys } from '../auth/jwks.ts';
 
@@ -24,6 +24,7 @@ export interface AuthOptions {
 export interface Caller { sub: string; scopes: string[]; isAdmin: boolean }
 
 const adminRoute = /^\/admin(\/|$)/;
+const callerRoute = '/_internal/caller';
 
 const scopesOf = (claim: unknown): string[] =>
   typeof claim === 'string' ? claim.split(' ').filter(Boolean)
@@ -35,6 +36,18 @@ export function callerOf(request: Request): Caller {
   if (!request.auth.isAuthenticated || !sub) throw new AppError('UNAUTHORIZED', 'authentication required');
   const scopes = request.auth.credentials.scope ?? [];
   return { sub, scopes, isAdmin: scopes.includes('admin') };
+}
+
+/**
+ * Authenticates a raw token with exactly the rules of the `jwt` strategy, for callers outside Hapi's
+ * request cycle (the WebSocket upgrade of /v1/events reads `Authorization` or `?access_token=`).
+ * Throws AppError UNAUTHORIZED ('token expired' / 'invalid token') or DEPENDENCY_UNAVAILABLE.
+ */
+export async function authenticateToken(server: Server, token: string): Promise<Caller> {
+  const res = await server.inject({ method: 'GET', url: callerRoute, headers: { authorization: `Bearer ${token}` }, allowInternals: true });
+  if (res.statusCode === 200) return res.result as Caller;
+  const { code, message } = (res.result as { error: { code: string; message: string } }).error;
+  throw new AppError(code === 'DEPENDENCY_UNAVAILABLE' ? code : 'UNAUTHORIZED', message);
 }
 
 export const authPlugin: Plugin<AuthOptions> = {
@@ -67,6 +80,13 @@ export const authPlugin: Plugin<AuthOptions> = {
       },
     });
     server.auth.default(authStrategy);
+
+    // Reachable through server.inject only (isInternal): the one verification path for authenticateToken.
+    server.route({
+      method: 'GET', path: callerRoute,
+      options: { isInternal: true, plugins: { rateLimit: false, requestLog: { level: 'debug' } } },
+      handler: (request) => callerOf(request),
+    });
 
     // Enforced by path rather than per-route `auth.access.scope`, so an /admin route registered by
     // any plugin is closed to non-admins even if its author forgot the scope (or disabled auth).

@@ -12,7 +12,8 @@ export interface DocsOptions { version: string }
 export const docsPlugin: Plugin<DocsOptions> = {
   name: 'integration-docs',
   async register(server, { version }) {
-    await server.register([Inert, Vision]);
+    // `once`: the console plugin registers Inert too.
+    await server.register([{ plugin: Inert, once: true }, { plugin: Vision, once: true }]);
     await server.register({
       plugin: HapiSwagger,
       options: {
@@ -20,6 +21,8 @@ export const docsPlugin: Plugin<DocsOptions> = {
         jsonPath: '/openapi.json',
         documentationPath: '/docs',
         grouping: 'tags',
+        // Component names come from Joi `.label()`s, so resource plugins should label their schemas.
+        definitionPrefix: 'useLabel',
         info: {
           title: 'Integration Service',
           version,

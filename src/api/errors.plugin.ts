@@ -1,13 +1,30 @@
 import Boom from '@hapi/boom';
 import type { Plugin } from '@hapi/hapi';
-import type { ValidationErrorItem } from 'joi';
-import { isAppError, type ErrorCode, type ErrorDetail } from '../errors.ts';
+import Joi, { type ValidationErrorItem } from 'joi';
+import { errorCodes, isAppError, type ErrorCode, type ErrorDetail } from '../errors.ts';
 import { redactText } from '../observability/redact.ts';
 
 /** The body of every failure (API.md, Conventions). */
 export interface ErrorEnvelope {
   error: { code: ErrorCode; message: string; retryAfter?: number; details?: ErrorDetail[] };
 }
+
+const errorSchema = Joi.object({
+  error: Joi.object({
+    code: Joi.string().valid(...Object.keys(errorCodes)).required().example('VALIDATION_ERROR').label('ErrorCode'),
+    message: Joi.string().required().example('request validation failed'),
+    retryAfter: Joi.number().integer().min(0).description('seconds; also sent as Retry-After').example(17),
+    details: Joi.array().items(Joi.object({ path: Joi.string(), message: Joi.string(), type: Joi.string() }).label('ErrorDetail')),
+  }).label('ErrorBody'),
+}).label('Error');
+
+/**
+ * For a route's `response.status`, so OpenAPI documents its failures with the envelope:
+ * `response: { status: { 201: Connection, ...errorResponses(400, 404, 409) } }`. Errors are
+ * answered by onPreResponse and never validated against these.
+ */
+export const errorResponses = (...statuses: number[]): Record<number, Joi.ObjectSchema> =>
+  Object.fromEntries(statuses.map((s) => [s, errorSchema]));
 
 interface Mapped { status: number; body: ErrorEnvelope; headers: Record<string, string>; internal: boolean }
 

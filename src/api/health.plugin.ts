@@ -32,6 +32,8 @@ async function run(check: ReadinessCheck, timeoutMs: number): Promise<CheckResul
 }
 
 const checkSchema = Joi.object({ ok: Joi.boolean(), latencyMs: Joi.number(), error: Joi.string() }).label('ReadinessCheck');
+const checksSchema = Joi.object().pattern(Joi.string(), checkSchema).label('ReadinessChecks')
+  .description('one entry per dependency (postgres, redis, rabbitmq, vault, supervisor)');
 const quiet = { requestLog: { level: 'debug' }, rateLimit: false } as const;
 
 export const healthPlugin: Plugin<HealthOptions> = {
@@ -42,7 +44,7 @@ export const healthPlugin: Plugin<HealthOptions> = {
       options: {
         auth: false, plugins: quiet, tags: ['api', 'service'],
         description: 'Liveness: 200 while the process runs',
-        response: { status: { 200: Joi.object({ status: Joi.valid('ok') }).label('Live') } },
+        response: { status: { 200: Joi.object({ status: Joi.valid('ok').label('LiveStatus') }).label('Live') } },
       },
       handler: () => ({ status: 'ok' }),
     });
@@ -54,8 +56,8 @@ export const healthPlugin: Plugin<HealthOptions> = {
         description: 'Readiness: every dependency check, run in parallel with a 2 s timeout each; 503 names the failing one',
         response: {
           status: {
-            200: Joi.object({ status: Joi.valid('ok'), checks: Joi.object().pattern(Joi.string(), checkSchema) }).label('Ready'),
-            503: Joi.object({ status: Joi.valid('unavailable'), checks: Joi.object().pattern(Joi.string(), checkSchema) }).label('NotReady'),
+            200: Joi.object({ status: Joi.valid('ok').label('ReadyStatus'), checks: checksSchema }).label('Ready'),
+            503: Joi.object({ status: Joi.valid('unavailable').label('NotReadyStatus'), checks: checksSchema }).label('NotReady'),
           },
         },
       },

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import Boom from '@hapi/boom';
 import Hapi from '@hapi/hapi';
 import type { Logger } from 'winston';
 import { logger as defaultLogger } from '../observability/logger.ts';
@@ -10,8 +11,8 @@ import { metricsPlugin } from './metrics.plugin.ts';
 import { rateLimitPlugin, type RateLimitOptions } from './rate-limit.plugin.ts';
 import { requestLogPlugin } from './request-log.plugin.ts';
 
-export { authStrategy, callerOf, type Caller } from './auth.plugin.ts';
-export type { ErrorEnvelope } from './errors.plugin.ts';
+export { authenticateToken, authStrategy, callerOf, type Caller } from './auth.plugin.ts';
+export { errorResponses, type ErrorEnvelope } from './errors.plugin.ts';
 export type { RateLimitGroup } from './rate-limit.plugin.ts';
 
 export interface ServerOptions {
@@ -59,8 +60,17 @@ export async function createServer(opts: ServerOptions): Promise<Hapi.Server> {
         additionalExposedHeaders: ['x-request-id', 'retry-after', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset'],
       },
       validate: validation,
+      // Route `response.status` schemas for 4xx/5xx (see errorResponses) document the envelope, but
+      // Hapi validates an error's Boom payload against them before onPreResponse turns it into that
+      // envelope; errors pass through, a wrong success answer still fails as 500.
+      response: {
+        emptyStatusCode: 204,
+        failAction: (request, h, err) => {
+          if (Boom.isBoom(request.response)) return h.continue;
+          throw err;
+        },
+      },
       payload: { maxBytes: maxBodyBytes, allow: ['application/json'] },
-      response: { emptyStatusCode: 204 },
     },
   });
 

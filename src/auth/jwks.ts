@@ -33,6 +33,8 @@ function toKey(jwk: JsonWebKey & { kid?: string; alg?: string; use?: string }): 
   }
 }
 
+const unavailable = (cause?: unknown) => new AppError('DEPENDENCY_UNAVAILABLE', 'identity provider keys are unavailable', { cause });
+
 /** Returns `(artifacts) => keys` for @hapi/jwt; throws DEPENDENCY_UNAVAILABLE only when no keys were ever loaded. */
 export function jwksKeys(url: string, opts: JwksOptions = {}) {
   const ttlMs = opts.ttlMs ?? 10 * 60_000;
@@ -41,6 +43,7 @@ export function jwksKeys(url: string, opts: JwksOptions = {}) {
   const now = opts.now ?? Date.now;
   let keys: JwksKey[] | undefined;
   let fetchedAt = -Infinity;
+  let failedAt = -Infinity;
   let inflight: Promise<void> | undefined;
 
   const refresh = () => (inflight ??= (async () => {
@@ -51,6 +54,9 @@ export function jwksKeys(url: string, opts: JwksOptions = {}) {
       const loaded = Array.isArray(body.keys) ? body.keys.map((k) => toKey(k as JsonWebKey)).filter((k): k is JwksKey => !!k) : [];
       if (loaded.length === 0) throw new Error('JWKS holds no usable signing keys');
       keys = loaded;
+    } catch (err) {
+      failedAt = now();
+      throw err;
     } finally {
       fetchedAt = now();
       inflight = undefined;
@@ -61,12 +67,14 @@ export function jwksKeys(url: string, opts: JwksOptions = {}) {
     const kid = artifacts.decoded.header.kid;
     const stale = now() - fetchedAt > ttlMs;
     const unknownKid = kid !== undefined && keys !== undefined && !keys.some((k) => k.kid === kid);
+    // With no keys at all, a dead IdP is retried at most once a second instead of once per request.
+    if (keys === undefined && now() - failedAt < 1_000) throw unavailable();
     if (keys === undefined || stale || (unknownKid && now() - fetchedAt > minRefreshMs)) {
       try {
         await refresh();
       } catch (err) {
         // Stale keys keep verifying while the IdP is down; without any, callers get a retryable 503.
-        if (keys === undefined) throw new AppError('DEPENDENCY_UNAVAILABLE', 'identity provider keys are unavailable', { cause: err });
+        if (keys === undefined) throw unavailable(err);
       }
     }
     return keys ?? [];

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server as HapiServer } from '@hapi/hapi';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { callerOf } from '../../src/api/server.ts';
+import { authenticateToken, callerOf } from '../../src/api/server.ts';
 import { bearer, inSeconds, secret, shellServer, sign } from './shell-server.ts';
 
 const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
@@ -70,6 +70,17 @@ hs('an /admin route with auth disabled is still closed', async () => {
   const res = await get('/admin/open');
   assert.is(res.statusCode, 403);
   assert.is((res.result as any).error.code, 'FORBIDDEN');
+});
+
+hs('authenticateToken applies the same rules outside a request (WebSocket upgrade)', async () => {
+  assert.equal(await authenticateToken(srv.server, good({ scope: 'admin' })), { sub: 'alice', scopes: ['admin'], isAdmin: true });
+  const expired = await authenticateToken(srv.server, good({ exp: inSeconds(-120) })).catch((e) => e);
+  assert.equal([expired.code, expired.message], ['UNAUTHORIZED', 'token expired']);
+  const wrongIssuer = await authenticateToken(srv.server, good({ iss: 'https://evil.test' })).catch((e) => e);
+  assert.equal([wrongIssuer.code, wrongIssuer.message], ['UNAUTHORIZED', 'invalid token']);
+  // The helper's route is internal: not reachable over HTTP.
+  const res = await get('/_internal/caller', bearer(good()));
+  assert.is(res.statusCode, 404);
 });
 
 hs('the token never reaches the log', async () => {

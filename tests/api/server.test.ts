@@ -1,8 +1,8 @@
 import Joi from 'joi';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { authStrategy } from '../../src/api/server.ts';
-import { shellServer } from './shell-server.ts';
+import { authStrategy, errorResponses } from '../../src/api/server.ts';
+import { bearer, shellServer } from './shell-server.ts';
 
 const srv = await shellServer({ corsOrigins: ['https://console.example'] });
 // What a resource plugin does: register routes on the shell, tagged 'api' to be documented.
@@ -14,6 +14,7 @@ await srv.server.register({
       options: {
         tags: ['api'], description: 'Create a widget', auth: authStrategy,
         validate: { payload: Joi.object({ name: Joi.string().required() }).label('WidgetInput') },
+        response: { status: { 201: Joi.object({ id: Joi.string() }).label('Widget'), ...errorResponses(400, 401, 429) } },
       },
       handler: (_r, h) => h.response({ id: 'w1' }).code(201),
     });
@@ -54,6 +55,10 @@ test('/openapi.json is OpenAPI 3 and lists the service and resource routes', asy
   for (const path of ['/v1/widgets', '/health/live', '/health/ready', '/metrics']) assert.ok(doc.paths[path], `${path} documented`);
   assert.ok(doc.components.securitySchemes.jwt, 'bearer scheme declared');
   assert.ok(JSON.stringify(doc.components.schemas).includes('WidgetInput'));
+  const responses = doc.paths['/v1/widgets'].post.responses;
+  assert.equal(Object.keys(responses).sort(), ['201', '400', '401', '429']);
+  assert.ok(JSON.stringify(responses['429']).includes('Error'), 'failures documented with the envelope');
+  assert.ok(doc.components.schemas.ErrorCode.enum.includes('RATE_LIMITED'));
 });
 
 test('/docs serves the browsable page without auth', async () => {
@@ -69,9 +74,14 @@ test('/metrics serves Prometheus text without auth', async () => {
   assert.match(res.payload, /# TYPE http_request_duration_seconds histogram/);
 });
 
-test('resource routes are authenticated by default', async () => {
+test('resource routes are authenticated by default; their errors keep the envelope', async () => {
   const res = await server.inject({ method: 'POST', url: '/v1/widgets', payload: { name: 'x' } });
   assert.is(res.statusCode, 401);
+  const bad = await server.inject({ method: 'POST', url: '/v1/widgets', payload: { name: 1 }, headers: bearer(srv.token()) });
+  assert.is(bad.statusCode, 400);
+  assert.is(JSON.parse(bad.payload).error.code, 'VALIDATION_ERROR');
+  const ok = await server.inject({ method: 'POST', url: '/v1/widgets', payload: { name: 'x' }, headers: bearer(srv.token()) });
+  assert.is(ok.statusCode, 201);
 });
 
 test.after(() => server.stop());
