@@ -50,7 +50,10 @@ export class ConsoleView {
       upsert: (c) => this.upsert(c),
       remove: (id) => this.removeConnection(id),
       trackSent: (id) => this.sentHere.add(id),
-      rememberChats: (chats) => chats.forEach((c) => this.chatTitles.set(c.id, c.title)),
+      // A message names its chat as it was sent or as the server resolved it: any of these.
+      rememberChats: (chats) => chats.forEach((c) => {
+        for (const ref of [c.id, c.platformChatId, c.username ? `@${c.username}` : '']) if (ref) this.chatTitles.set(ref, c.title);
+      }),
       chatLabel: (ref) => this.chatTitles.get(ref) ?? ref,
     };
     this.stats = new StatsView(api);
