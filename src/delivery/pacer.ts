@@ -24,6 +24,11 @@ export interface PacerOptions {
   holdMs?: number;
   /** a bucket unused this long is dropped (memory stays bounded by active chats) */
   idleMs?: number;
+  /**
+   * added to every window: the slot is taken before the row is marked `sending`, so database
+   * latency jitter (a few ms) would otherwise put two platform calls just under 1 s apart.
+   */
+  marginMs?: number;
 }
 
 interface Window { n: number; ms: number; times: number[] }
@@ -48,6 +53,7 @@ export class Pacer {
   private readonly clock: Clock;
   private readonly holdMs: number;
   private readonly idleMs: number;
+  private readonly marginMs: number;
   private readonly buckets = new Map<string, Bucket>();
   /** message id → deferred slot it was promised; honoured when the message comes back */
   private readonly reservations = new Map<string, number>();
@@ -59,6 +65,7 @@ export class Pacer {
     this.clock = o.clock ?? systemClock;
     this.holdMs = o.holdMs ?? 2500;
     this.idleMs = o.idleMs ?? 10 * 60_000;
+    this.marginMs = o.marginMs ?? 50;
   }
 
   /**
@@ -133,16 +140,16 @@ export class Pacer {
   }
 
   private chatWindows(t: PaceTarget): Window[] {
-    const ws: Window[] = [{ n: 1, ms: 1000 / this.pacing.chatPerSecond, times: [] }];
+    const ws: Window[] = [{ n: 1, ms: 1000 / this.pacing.chatPerSecond + this.marginMs, times: [] }];
     // Bot API and MTProto ids of groups, supergroups and channels are negative (-100… for the latter).
-    if (t.chat.startsWith('-')) ws.push({ n: this.pacing.groupPerMinute, ms: 60_000, times: [] });
+    if (t.chat.startsWith('-')) ws.push({ n: this.pacing.groupPerMinute, ms: 60_000 + this.marginMs, times: [] });
     return ws;
   }
 
   private connWindows(kind: ConnectionKind | undefined): Window[] {
     // 30/s is the Bot API's documented global limit; user accounts have no published global rate,
     // their flood waits pause the connection through pause(…, 'connection').
-    return kind === 'bot' ? [{ n: this.pacing.botPerSecond, ms: 1000, times: [] }] : [];
+    return kind === 'bot' ? [{ n: this.pacing.botPerSecond, ms: 1000 + this.marginMs, times: [] }] : [];
   }
 
   private bucket(key: string, windows: () => Window[]): Bucket {

@@ -214,6 +214,11 @@ export async function getMessageForDelivery(sql: Sql, id: string): Promise<Messa
   return r;
 }
 
+export async function getConnectionKind(sql: Sql, connectionId: string): Promise<'user' | 'bot' | undefined> {
+  const [r] = await sql<{ kind: 'user' | 'bot' }[]>`select kind from connections where id = ${connectionId}`;
+  return r?.kind;
+}
+
 /**
  * The platform call is about to start: attempts + 1, and a lease (available_at) after which a
  * row still in `sending` counts as abandoned by a crashed process. Only the holder of the current

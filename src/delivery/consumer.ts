@@ -1,0 +1,117 @@
+// RabbitMQ side of delivery: one consumer per message queue (shard × priority) feeding the shared
+// Processor, and one on the dead-letter queue. A copy is acked only after its row holds the outcome
+// (sent, failed, or rescheduled with published_at cleared so the relay publishes a fresh copy);
+// until then a crash or a dropped connection makes the broker redeliver it. Rescheduling + ack
+// rather than nack-requeue keeps flood waits and parked messages (minutes to hours) out of the
+// broker's consumer timeout (30 min on 3.10) and out of the prefetch window.
+import type { Connection, Consumer, AsyncMessage } from 'rabbitmq-client';
+import { setMaxListeners } from 'node:events';
+import type { Logger } from 'winston';
+import { metrics } from '../observability/metrics.ts';
+import type { Processor } from './processor.ts';
+import { seqHeader } from './relay.ts';
+import type { Topology } from './topology.ts';
+import { systemClock, type Clock } from './types.ts';
+
+export interface BrokerConsumerOptions {
+  connection: Connection;
+  topology: Topology;
+  processor: Processor;
+  logger: Logger;
+  clock?: Clock;
+  /** messages handled at once per queue; held ones wait for their pacing slot (≤ holdMs) */
+  concurrency?: number;
+  /** pause before a failed handler lets the broker requeue: a database outage must not spin */
+  requeueDelayMs?: number;
+}
+
+export class BrokerConsumer {
+  deadLetters = 0;
+  private readonly consumers: Consumer[] = [];
+  // Every held message listens on this one signal: thousands of listeners are expected, not a leak.
+  private readonly abort = withoutListenerLimit(new AbortController());
+  private readonly clock: Clock;
+  private readyCount = 0;
+  private readyResolve!: () => void;
+  readonly ready: Promise<void>;
+
+  constructor(private readonly o: BrokerConsumerOptions) {
+    this.clock = o.clock ?? systemClock;
+    this.ready = new Promise((r) => (this.readyResolve = r));
+  }
+
+  start(): void {
+    const { connection, topology: t, logger } = this.o;
+    const concurrency = this.o.concurrency ?? 16;
+    const total = t.queues.length + 1;
+    const onReady = (c: Consumer) => {
+      let first = true;
+      c.on('ready', () => {
+        if (first && ++this.readyCount === total) this.readyResolve();
+        first = false;
+      });
+      c.on('error', (err) => logger.warn('delivery consumer error', { queue: c.queue, error: (err as Error).message }));
+      this.consumers.push(c);
+    };
+    for (const q of t.queues) {
+      onReady(connection.createConsumer({
+        queue: q.name,
+        queueOptions: t.queueOptions(q.name),
+        qos: { prefetchCount: concurrency },
+        concurrency,
+        requeue: true,
+      }, (msg) => this.handle(msg)));
+    }
+    onReady(connection.createConsumer({
+      queue: t.deadLetterQueue,
+      queueOptions: t.deadLetterQueueOptions(),
+      qos: { prefetchCount: 4 },
+      concurrency: 4,
+      requeue: true,
+    }, (msg) => this.handleDead(msg)));
+  }
+
+  /** Held messages give up their wait and are rescheduled; in-flight sends finish (bounded by the caller). */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await Promise.all(this.consumers.map((c) => c.close()));
+  }
+
+  private async handle(msg: AsyncMessage): Promise<void> {
+    const id = idOf(msg);
+    try {
+      // A body without an id can never succeed: thrown like any failure, so the delivery limit
+      // moves it to the dead-letter queue instead of it being acked away unseen.
+      if (!id) throw new Error('malformed delivery: body has no message id');
+      const seq = msg.headers?.[seqHeader];
+      await this.o.processor.process({ id, ...(typeof seq === 'number' ? { seq } : {}) }, this.abort.signal);
+    } catch (err) {
+      this.o.logger.warn('delivery attempt failed; the broker will redeliver', {
+        messageId: id, deliveryCount: msg.headers?.['x-delivery-count'], error: (err as Error).message,
+      });
+      await this.clock.sleep(this.o.requeueDelayMs ?? 1000);
+      throw err;
+    }
+  }
+
+  private async handleDead(msg: AsyncMessage): Promise<void> {
+    this.deadLetters++;
+    metrics.deadLetters.inc();
+    const id = idOf(msg);
+    const death = (msg.headers?.['x-death'] as { reason?: string; count?: number }[] | undefined)?.[0];
+    this.o.logger.error('message dead-lettered', { messageId: id, reason: death?.reason ?? msg.headers?.['x-first-death-reason'] });
+    if (id) await this.o.processor.deadLettered(id);
+  }
+}
+
+const uuidRe = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function idOf(msg: AsyncMessage): string | undefined {
+  const id = (msg.body as { id?: unknown } | null)?.id;
+  return typeof id === 'string' && uuidRe.test(id) ? id : undefined;
+}
+
+function withoutListenerLimit(c: AbortController): AbortController {
+  setMaxListeners(0, c.signal);
+  return c;
+}

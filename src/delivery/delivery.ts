@@ -1,0 +1,148 @@
+// The delivery facade the daemon wires up: outbox relay + RabbitMQ consumers when a broker URL is
+// given, else the embedded Postgres consumer; one Pacer and one Processor either way.
+import type postgres from 'postgres';
+import { Connection, type ConnectionOptions } from 'rabbitmq-client';
+import type { Logger } from 'winston';
+import { logger as defaultLogger } from '../observability/logger.ts';
+import { metrics } from '../observability/metrics.ts';
+import { queueStats } from '../store/messages.ts';
+import { BrokerConsumer } from './consumer.ts';
+import { Pacer } from './pacer.ts';
+import { PgConsumer } from './pg-consumer.ts';
+import { Processor, type Outcome, type ProcessorOptions } from './processor.ts';
+import { Relay } from './relay.ts';
+import { topology as makeTopology, type Topology } from './topology.ts';
+import { systemClock, type Clock, type MessageSender, type PacingOptions } from './types.ts';
+
+export interface DeliveryOptions {
+  sql: postgres.Sql;
+  /** amqp:// or amqps://; without it the outbox is consumed from Postgres (embedded mode) */
+  amqpUrl?: string;
+  /** extra rabbitmq-client options, e.g. tls { ca, cert, key, servername } */
+  amqpOptions?: Omit<ConnectionOptions, 'url'>;
+  shards: number;
+  sender: MessageSender;
+  pacing?: Partial<PacingOptions>;
+  logger?: Logger;
+  /** queue and exchange name prefix; tests use a unique one per run */
+  prefix?: string;
+  clock?: Clock;
+  deliveryLimit?: number;
+  /** per queue (broker) or in total (embedded) */
+  concurrency?: number;
+  pollMs?: number;
+  holdMs?: number;
+  requeueDelayMs?: number;
+  /** stop() waits this long for in-flight sends before closing anyway: 10 s */
+  stopTimeoutMs?: number;
+  /** integration_queue_depth / oldest age refresh: 5 s */
+  sampleMs?: number;
+  processor?: Pick<ProcessorOptions, 'leaseMs' | 'maxRetries' | 'backoff' | 'parkMs'>;
+}
+
+export interface DeliveryStats {
+  mode: 'broker' | 'embedded';
+  brokerConnected?: boolean;
+  published: number;
+  deadLetters: number;
+  inFlight: number;
+  outcomes: Record<Outcome, number>;
+  pacer: { buckets: number; reservations: number };
+}
+
+export interface Delivery {
+  /** call after committing new messages: the relay (or embedded consumer) runs now, not at the next poll */
+  notify(): void;
+  /** resolves once every consumer is attached (broker) or at once (embedded) */
+  ready: Promise<void>;
+  stats(): DeliveryStats;
+  topology?: Topology;
+  /** drains in-flight sends (bounded by stopTimeoutMs), then closes the broker connection */
+  stop(): Promise<void>;
+}
+
+export function startDelivery(o: DeliveryOptions): Delivery {
+  const log = o.logger ?? defaultLogger;
+  const clock = o.clock ?? systemClock;
+  const pacer = new Pacer({ clock, ...(o.pacing ? { pacing: o.pacing } : {}), ...(o.holdMs !== undefined ? { holdMs: o.holdMs } : {}) });
+  const processor = new Processor({ sql: o.sql, sender: o.sender, pacer, clock, logger: log, ...o.processor });
+  const sampler = startSampler(o.sql, log, o.sampleMs ?? 5000);
+  const stopTimeoutMs = o.stopTimeoutMs ?? 10_000;
+  const bounded = async (what: string, p: Promise<unknown>) => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), stopTimeoutMs)));
+    const r = await Promise.race([p.then(() => 'done' as const), late]);
+    clearTimeout(timer);
+    if (r === 'late') log.warn('delivery stop timed out; rows in flight are recovered at the next start', { what, stopTimeoutMs });
+  };
+
+  if (!o.amqpUrl) {
+    const pg = new PgConsumer({
+      sql: o.sql, processor, logger: log, clock,
+      ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
+      ...(o.pollMs !== undefined ? { pollMs: o.pollMs } : {}),
+    });
+    pg.start();
+    return {
+      notify: () => pg.notify(),
+      ready: Promise.resolve(),
+      stats: () => ({ mode: 'embedded', published: 0, deadLetters: 0, inFlight: processor.inFlight, outcomes: { ...processor.counts }, pacer: pacer.size() }),
+      stop: once(async () => {
+        sampler.stop();
+        await bounded('embedded consumer', pg.stop());
+      }),
+    };
+  }
+
+  const connection = new Connection({ ...o.amqpOptions, url: o.amqpUrl, connectionName: `integration-service delivery ${o.prefix ?? 'integration'}` });
+  // Without a listener an 'error' event would crash the process; the client reconnects by itself.
+  connection.on('error', (err) => log.warn('rabbitmq connection error', { error: (err as Error).message }));
+  const t = makeTopology({ prefix: o.prefix ?? 'integration', shards: o.shards, ...(o.deliveryLimit !== undefined ? { deliveryLimit: o.deliveryLimit } : {}) });
+  const consumer = new BrokerConsumer({
+    connection, topology: t, processor, logger: log, clock,
+    ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
+    ...(o.requeueDelayMs !== undefined ? { requeueDelayMs: o.requeueDelayMs } : {}),
+  });
+  const relay = new Relay({ sql: o.sql, connection, topology: t, logger: log, clock, ...(o.pollMs !== undefined ? { pollMs: o.pollMs } : {}) });
+  consumer.start();
+  relay.start();
+  return {
+    notify: () => relay.notify(),
+    ready: consumer.ready,
+    topology: t,
+    stats: () => ({
+      mode: 'broker', brokerConnected: connection.ready, published: relay.published, deadLetters: consumer.deadLetters,
+      inFlight: processor.inFlight, outcomes: { ...processor.counts }, pacer: pacer.size(),
+    }),
+    stop: once(async () => {
+      sampler.stop();
+      await bounded('relay', relay.stop());
+      await bounded('consumers', consumer.stop());
+      await bounded('rabbitmq connection', connection.close());
+    }),
+  };
+}
+
+const once = (f: () => Promise<void>) => {
+  let p: Promise<void> | undefined;
+  return () => (p ??= f());
+};
+
+// Queue depth and the age of the oldest unsent message, for integration_queue_depth{status} and
+// integration_queue_oldest_age_seconds (the backlog alert): one indexed GROUP BY every 5 s.
+function startSampler(sql: postgres.Sql, log: Logger, everyMs: number) {
+  const sample = async () => {
+    try {
+      const s = await queueStats(sql);
+      metrics.queueDepth.set({ status: 'queued' }, s.queued);
+      metrics.queueDepth.set({ status: 'sending' }, s.sending);
+      metrics.queueOldestAge.set(s.oldestCreatedAt ? Math.max(0, (Date.now() - s.oldestCreatedAt.getTime()) / 1000) : 0);
+    } catch (err) {
+      log.debug('queue sample failed', { error: (err as Error).message });
+    }
+  };
+  const timer = setInterval(() => void sample(), everyMs);
+  timer.unref();
+  void sample();
+  return { stop: () => clearInterval(timer) };
+}

@@ -1,0 +1,204 @@
+// One delivery attempt for one message, shared by the RabbitMQ consumer and the embedded Postgres
+// consumer: load the row, drop stale or finished copies, pace, mark `sending`, call the sender,
+// write the outcome. The row is written before the caller acks its broker copy, so a crash at any
+// point leaves either a final row or a row that some copy (or the relay) will bring back.
+import type postgres from 'postgres';
+import type { Logger } from 'winston';
+import { isAppError, type AppError } from '../errors.ts';
+import { metrics } from '../observability/metrics.ts';
+import {
+  getConnectionKind, getMessageForDelivery, markFailed, markSending, markSent, publishStatus, rescheduleMessage,
+  type MessageError, type MessageRow,
+} from '../store/messages.ts';
+import type { Pacer, PaceTarget } from './pacer.ts';
+import { isConnectionWideFlood, type Clock, type ConnectionKind, type MessageSender, type OutboundMessage } from './types.ts';
+
+// The relay publishes rows due within its 250 ms poll; anything earlier than this was misrouted in time.
+const earlyHoldMs = 5000;
+
+export type Outcome =
+  | 'sent' | 'failed' | 'uncertain' // final
+  | 'deferred' | 'flood' | 'parked' | 'retry' // back to queued for later
+  | 'duplicate' | 'stale' | 'missing'; // this copy had nothing to do
+
+export interface ProcessorOptions {
+  sql: postgres.Sql;
+  sender: MessageSender;
+  pacer: Pacer;
+  clock: Clock;
+  logger: Logger;
+  /** a row in `sending` longer than this counts as abandoned by a crashed process: 60 s, well over a send's timeout */
+  leaseMs?: number;
+  /** transient failures before a message fails for good: 8 ≈ 4 min of backoff at the defaults */
+  maxRetries?: number;
+  /** retry backoff: base · 2^(n-1), capped, with ±50 % jitter so a recovered platform is not hit at once */
+  backoff?: { baseMs: number; capMs: number };
+  /** how long a message waits while its connection is not active before it is tried again */
+  parkMs?: number;
+}
+
+/** A broker copy (or an embedded claim) of one message: the id and the schedule it was made for. */
+export interface Copy { id: string; seq?: number; claimed?: boolean }
+
+export class Processor {
+  readonly counts: Record<Outcome, number> = {
+    sent: 0, failed: 0, uncertain: 0, deferred: 0, flood: 0, parked: 0, retry: 0, duplicate: 0, stale: 0, missing: 0,
+  };
+  private readonly inflight = new Map<string, Promise<Outcome>>();
+  private readonly o: Required<Omit<ProcessorOptions, 'sql' | 'sender' | 'pacer' | 'clock' | 'logger'>> & ProcessorOptions;
+
+  constructor(o: ProcessorOptions) {
+    this.o = { leaseMs: 60_000, maxRetries: 8, backoff: { baseMs: 1000, capMs: 5 * 60_000 }, parkMs: 30_000, ...o };
+  }
+
+  get inFlight(): number {
+    return this.inflight.size;
+  }
+
+  /**
+   * Never resolves before the row reflects the outcome; rejects only when the database cannot be
+   * read or written (the caller then lets the copy come back: requeue, or the claim's lease).
+   */
+  async process(copy: Copy, signal?: AbortSignal): Promise<Outcome> {
+    // A second copy of a message this process is already sending (the broker redelivered it after
+    // a connection drop) waits for the first to finish and then sees its result in the row.
+    for (let p = this.inflight.get(copy.id); p; p = this.inflight.get(copy.id)) await p.catch(() => undefined);
+    const run = this.run(copy, signal);
+    this.inflight.set(copy.id, run);
+    try {
+      const outcome = await run;
+      this.counts[outcome]++;
+      return outcome;
+    } finally {
+      this.inflight.delete(copy.id);
+    }
+  }
+
+  /**
+   * The broker gave up on a copy (delivery limit: the handler kept failing on it). The row is still
+   * the truth: one transient failure is counted and the message comes back after a minute through
+   * the relay, or fails once the retry limit is spent. Never silently dropped.
+   */
+  async deadLettered(id: string): Promise<Outcome> {
+    const row = await getMessageForDelivery(this.o.sql, id);
+    if (!row) return 'missing';
+    if (row.status === 'sent' || row.status === 'failed') return 'duplicate';
+    const error = { code: 'INTERNAL', message: 'delivery kept failing and was dead-lettered' };
+    if (row.retries + 1 > this.o.maxRetries) return this.fail(row, error, undefined, 'failed');
+    return this.reschedule(row, this.o.clock.now() + 60_000, error, true, row.publish_seq, 'retry');
+  }
+
+  private async run(copy: Copy, signal?: AbortSignal): Promise<Outcome> {
+    const { sql, sender, pacer, clock, logger } = this.o;
+    const row = await getMessageForDelivery(sql, copy.id);
+    if (!row) return 'missing'; // deleted with its connection or owner
+    if (row.status === 'sent' || row.status === 'failed') return 'duplicate';
+    const seq = copy.seq ?? row.publish_seq;
+    if (row.publish_seq !== seq) return 'stale'; // rescheduled since; its fresh copy does the work
+    // The supervisor may not have started the actor yet (boot): the connection row still knows.
+    const kind = sender.kindOf(row.connection_id) ?? (await getConnectionKind(sql, row.connection_id));
+
+    if (row.status === 'sending') {
+      // The attempt that set `sending` died between marking and writing the outcome (kill -9, lost
+      // database write). User accounts resend: the random_id makes Telegram drop a duplicate. The Bot
+      // API has no such dedupe, so a bot message in doubt is failed rather than possibly sent twice.
+      if (kind === 'bot') {
+        logger.warn('bot message outcome unknown after an interrupted send; not resending', { messageId: row.id });
+        return this.fail(row, { code: 'INTERNAL', message: 'delivery outcome unknown: sending was interrupted and bot messages are not resent, to avoid a duplicate' }, kind, 'uncertain');
+      }
+    } else if (!copy.claimed) {
+      // The relay publishes up to one poll early; wait out the rest here rather than in the broker.
+      const early = row.available_at.getTime() - clock.now();
+      if (early > earlyHoldMs) {
+        const r = await rescheduleMessage(sql, row.id, { at: row.available_at, seq });
+        return r ? 'deferred' : 'stale';
+      }
+      if (early > 0) await clock.sleep(early, signal);
+    }
+
+    const target: PaceTarget = {
+      id: row.id, connectionId: row.connection_id, chat: row.platform_chat_id ?? row.chat, kind,
+      priority: row.priority, createdAt: row.created_at.getTime(),
+    };
+    const slot = await pacer.acquire(target, signal);
+    if (!slot.go) {
+      const r = await rescheduleMessage(sql, row.id, { at: new Date(slot.until), seq });
+      return r ? 'deferred' : 'stale';
+    }
+
+    const sending = await markSending(sql, row.id, seq, this.o.leaseMs);
+    if (!sending) return 'stale';
+    publishStatus(sending);
+    const started = clock.now();
+    try {
+      const { platformMessageId } = await sender.send(toOutbound(sending));
+      const sent = await markSent(sql, row.id, platformMessageId);
+      if (!sent) {
+        logger.warn('message was sent but its row had moved on', { messageId: row.id });
+        return 'sent';
+      }
+      publishStatus(sent);
+      metrics.messagesSent.inc({ kind: kind ?? 'unknown', status: 'sent' });
+      metrics.acceptToSent.observe((sent.sent_at!.getTime() - sent.created_at.getTime()) / 1000);
+      return 'sent';
+    } catch (err) {
+      return this.onError(sending, target, err, clock.now() - started);
+    }
+  }
+
+  private async onError(row: MessageRow, target: PaceTarget, err: unknown, ms: number): Promise<Outcome> {
+    const { pacer, clock, logger } = this.o;
+    const e: AppError | undefined = isAppError(err) ? err : undefined;
+    const seq = row.publish_seq;
+    if (e?.code === 'TG_API_429') {
+      const scope = isConnectionWideFlood(e) ? 'connection' : 'chat';
+      const at = pacer.pause(target, e.retryAfter ?? 1, scope);
+      logger.info('flood wait', { messageId: row.id, connectionId: row.connection_id, retryAfter: e.retryAfter, scope });
+      return this.reschedule(row, at, e, false, seq, 'flood');
+    }
+    if (e?.code === 'CIRCUIT_OPEN' || e?.code === 'CONNECTION_NOT_ACTIVE') {
+      return this.reschedule(row, clock.now() + this.o.parkMs, e, false, seq, 'parked');
+    }
+    if (e && !e.retryable) return this.fail(row, { code: e.code, message: e.message }, target.kind, 'failed');
+    // Unknown errors may carry URLs with bot tokens in their message: store and log only the class.
+    const error = e ?? { code: 'INTERNAL' as const, message: 'unexpected error from the sender' };
+    if (!e) logger.warn('sender threw a non-AppError', { messageId: row.id, errorName: (err as Error)?.name, ms });
+    const n = row.retries + 1;
+    if (n > this.o.maxRetries) return this.fail(row, { code: error.code, message: error.message }, target.kind, 'failed');
+    const { baseMs, capMs } = this.o.backoff;
+    const delay = Math.min(capMs, baseMs * 2 ** (n - 1)) * (0.5 + Math.random() / 2);
+    return this.reschedule(row, clock.now() + delay, error, true, seq, 'retry');
+  }
+
+  private async reschedule(row: MessageRow, at: number, e: { code: string; message: string }, retry: boolean, seq: number, outcome: Outcome): Promise<Outcome> {
+    const retryAt = new Date(at);
+    const r = await rescheduleMessage(this.o.sql, row.id, {
+      at: retryAt, error: { code: e.code, message: e.message, retryAt: retryAt.toISOString() }, retry, seq,
+    });
+    if (!r) return 'stale';
+    publishStatus(r);
+    return outcome;
+  }
+
+  private async fail(row: MessageRow, error: MessageError, kind: ConnectionKind | undefined, outcome: Outcome): Promise<Outcome> {
+    const r = await markFailed(this.o.sql, row.id, error);
+    if (!r) return 'stale';
+    publishStatus(r);
+    metrics.messagesSent.inc({ kind: kind ?? 'unknown', status: 'failed' });
+    return outcome;
+  }
+}
+
+const toOutbound = (r: MessageRow): OutboundMessage => ({
+  id: r.id,
+  owner: r.owner,
+  connectionId: r.connection_id,
+  chat: r.platform_chat_id ?? r.chat,
+  text: r.text,
+  ...(r.parse_mode ? { parseMode: r.parse_mode } : {}),
+  silent: r.silent,
+  ...(r.reply_to ? { replyTo: r.reply_to } : {}),
+  priority: r.priority,
+  attempts: r.attempts,
+  createdAt: r.created_at,
+});
