@@ -52,7 +52,8 @@ const exported = async (): Promise<Map<string, Set<string>>> => {
   for (const m of await registry.getMetricsAsJSON()) {
     const single = registry.getSingleMetric(m.name) as unknown as { labelNames?: string[] } | undefined;
     const labels = new Set([...(single?.labelNames ?? []), ...scrapeLabels]);
-    if (m.type === 'histogram') {
+    // prom-client types `type` as a numeric enum, but getMetricsAsJSON() returns the string name.
+    if ((m.type as unknown as string) === 'histogram') {
       out.set(`${m.name}_bucket`, new Set([...labels, 'le']));
       out.set(`${m.name}_sum`, labels);
       out.set(`${m.name}_count`, labels);

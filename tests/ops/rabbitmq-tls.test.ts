@@ -153,7 +153,7 @@ test('a client with our CA and a client certificate publishes with confirms and 
   try {
     assert.ok(connected, errors.map(String).join('; '));
     const queue = `integration.tls-${randomBytes(4).toString('hex')}`;
-    const queueOptions = { queue, durable: true, arguments: { 'x-queue-type': 'quorum' } };
+    const queueOptions = { queue, durable: true, arguments: { 'x-queue-type': 'quorum' as const } };
     await conn.queueDeclare(queueOptions);
     const publisher = conn.createPublisher({ confirm: true, maxAttempts: 1 });
     const body = { id: randomBytes(8).toString('hex'), text: 'over TLS' };
