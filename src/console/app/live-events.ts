@@ -5,20 +5,39 @@ import type { LiveFrame } from './types.ts';
 // and `onOpen` lets the app re-read what it may have missed while it was away.
 export type LiveState = 'connecting' | 'open' | 'waiting';
 
+// What this module needs of a WebSocket and of the timers; the browser's by default, a test's
+// (a Node `ws` client, a manual clock) otherwise.
+export interface SocketLike {
+  addEventListener(type: 'open' | 'close', listener: () => void): void;
+  addEventListener(type: 'message', listener: (ev: { data: unknown }) => void): void;
+  close(code?: number, reason?: string): void;
+}
+
 export interface LiveEventsOptions {
   url: () => string;
   onFrame: (frame: LiveFrame) => void;
   onState: (state: LiveState, retryInMs?: number) => void;
   onOpen: () => void;
+  connect?: (url: string) => SocketLike;
+  schedule?: (fn: () => void, ms: number) => unknown;
+  cancel?: (handle: unknown) => void;
+  random?: () => number;
 }
 
 export class LiveEvents {
-  private socket: WebSocket | null = null;
-  private timer: number | undefined;
+  private socket: SocketLike | null = null;
+  private timer: unknown;
   private attempt = 0;
   private stopped = false;
+  private readonly connectSocket: (url: string) => SocketLike;
+  private readonly schedule: (fn: () => void, ms: number) => unknown;
+  private readonly cancel: (handle: unknown) => void;
 
-  constructor(private readonly opts: LiveEventsOptions) {}
+  constructor(private readonly opts: LiveEventsOptions) {
+    this.connectSocket = opts.connect ?? ((url) => new WebSocket(url) as unknown as SocketLike);
+    this.schedule = opts.schedule ?? ((fn, ms) => globalThis.setTimeout(fn, ms));
+    this.cancel = opts.cancel ?? ((h) => globalThis.clearTimeout(h as number));
+  }
 
   start(): void {
     this.stopped = false;
@@ -27,16 +46,16 @@ export class LiveEvents {
 
   stop(): void {
     this.stopped = true;
-    clearTimeout(this.timer);
+    this.cancel(this.timer);
     this.socket?.close(1000, 'signed out');
     this.socket = null;
   }
 
   private connect(): void {
     this.opts.onState('connecting');
-    let ws: WebSocket;
+    let ws: SocketLike;
     try {
-      ws = new WebSocket(this.opts.url());
+      ws = this.connectSocket(this.opts.url());
     } catch {
       this.retry();
       return;
@@ -58,17 +77,18 @@ export class LiveEvents {
       if (frame && typeof frame === 'object' && 'type' in frame && 'data' in frame) this.opts.onFrame(frame as LiveFrame);
     });
     ws.addEventListener('close', () => {
-      if (this.socket === ws) this.socket = null;
+      if (this.socket !== ws) return;
+      this.socket = null;
       if (!this.stopped) this.retry();
     });
   }
 
   private retry(): void {
-    const delay = reconnectDelay(this.attempt++);
+    const delay = reconnectDelay(this.attempt++, this.opts.random);
     this.opts.onState('waiting', delay);
-    this.timer = window.setTimeout(() => this.connect(), delay);
+    this.timer = this.schedule(() => this.connect(), delay);
   }
 }
 
-export const eventsUrl = (token: string, loc: Location = location): string =>
+export const eventsUrl = (token: string, loc: { protocol: string; host: string }): string =>
   `${loc.protocol === 'https:' ? 'wss:' : 'ws:'}//${loc.host}/v1/events?access_token=${encodeURIComponent(token)}`;

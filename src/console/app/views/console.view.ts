@@ -14,7 +14,8 @@ import { createToasts } from './toasts.view.ts';
 
 // Relative times ("12 s ago") and the hour window of the stats move on this tick.
 const tickMs = 30_000;
-// Without the socket, a connection that is mid-login is polled so that the page still moves on.
+// A connection still `connecting` is polled (it should move on within seconds); one waiting for its QR
+// scan only while the socket is down, since the scan is announced by a connection.status frame.
 const pollMs = 2_000;
 
 // The signed-in console: one place that owns the connection map and routes live frames to views.
@@ -60,7 +61,7 @@ export class ConsoleView {
     this.list = new ConnectionList((id) => this.select(id, true), () => void this.reload(ctx));
     this.detail = new ConnectionDetail(ctx);
     this.live = new LiveEvents({
-      url: () => eventsUrl(this.token),
+      url: () => eventsUrl(this.token, location),
       onFrame: (f) => this.onFrame(f),
       onState: (s, ms) => this.setLive(s, ms),
       // Frames sent while the socket was down are gone: re-read the list on every (re)open.
@@ -110,7 +111,7 @@ export class ConsoleView {
 
   private async poll(ctx: Ctx): Promise<void> {
     const c = this.selectedId ? this.connections.get(this.selectedId) : undefined;
-    if (this.liveIsOpen || !c || (c.status !== 'connecting' && c.status !== 'awaiting-qr')) return;
+    if (!c || !(c.status === 'connecting' || (c.status === 'awaiting-qr' && !this.liveIsOpen))) return;
     try {
       this.upsert(await ctx.api.getConnection(c.id));
     } catch {
