@@ -5,7 +5,7 @@ import { field, h } from '../dom.ts';
 export const signInView = (onToken: (token: string) => void, problem?: string): HTMLElement => {
   const token = field('Access token (JWT)', h('input', {
     type: 'password', name: 'token', autocomplete: 'off', spellcheck: 'false', required: true,
-  }), 'Issued by your product for your user id; it stays in this tab only.');
+  }), 'Issued by your product for your user id (a link ending in #token=… works too). It stays in this tab only.');
   if (problem) token.setError(problem);
   const form = h('form', { class: 'panel signin', novalidate: true, 'aria-labelledby': 'signin-title' },
     h('h2', { id: 'signin-title' }, 'Sign in'),
@@ -24,5 +24,7 @@ export const signInView = (onToken: (token: string) => void, problem?: string): 
     onToken(value);
   });
   queueMicrotask(() => token.input.focus());
-  return h('main', { class: 'layout layout--narrow' }, form);
+  return h('div', { class: 'app' },
+    h('header', { class: 'topbar' }, h('h1', null, 'Integration console')),
+    h('main', { class: 'layout layout--narrow' }, form));
 };
