@@ -1,12 +1,12 @@
-// Boots a throwaway RabbitMQ node from ops/rabbitmq/rabbitmq.conf (cert paths, port and disk limit
-// rewritten into a temp dir) next to the shared node on 5672, which it never touches, and talks to
+// Boots a throwaway RabbitMQ node from ops/rabbitmq/rabbitmq.conf + mtls.conf (cert paths, port and
+// disk limit rewritten into a temp dir, certificates from ops/rabbitmq/make-dev-certs.sh) next to the shared node on 5672, which it never touches, and talks to
 // it with rabbitmq-client over amqps://: a client with our CA and a client certificate publishes
 // with confirms and consumes; a client trusting another CA, and one without a client certificate,
 // are refused. The node is stopped and its files removed at the end.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +20,7 @@ const bin = '/usr/lib/rabbitmq/bin';
 const dir = mkdtempSync(join(tmpdir(), 'rmq-tls-'));
 const node = `tls-${randomBytes(4).toString('hex')}@localhost`;
 let amqpsPort = 0;
-// load_definitions at boot skips RabbitMQ's default guest user: like production, log in as our own.
+// Like production, the daemon logs in as its own user, not guest.
 const user = 'integration-service';
 const password = randomBytes(12).toString('hex');
 let started = false;
@@ -55,12 +55,6 @@ const ctl = (...args: string[]) => spawnSync(join(bin, 'rabbitmqctl'), ['-n', no
 
 const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
 
-const makeCa = (name: string) => openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', `/CN=${name}`, '-keyout', `${name}.key`, '-out', `${name}.pem`);
-const makeCert = (name: string, ca: string, cn: string, ext: string) => {
-  openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${cn}`, '-keyout', `${name}.key`, '-out', `${name}.csr`);
-  writeFileSync(join(dir, `${name}.ext`), ext);
-  openssl('x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-days', '1', '-out', `${name}.pem`, '-extfile', `${name}.ext`);
-};
 
 const file = (name: string) => readFileSync(join(dir, name));
 
@@ -81,14 +75,13 @@ test.before(async () => {
   const [p1, p2] = [await freePort(), await freePort()];
   amqpsPort = p1;
   nodeEnv = env(p2);
-  makeCa('ca');
-  makeCa('rogue-ca');
-  makeCert('server', 'ca', 'localhost', 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
-  makeCert('client', 'ca', 'integration-service', 'extendedKeyUsage=clientAuth\n');
-  copyFileSync(join(root, 'ops/rabbitmq/definitions.json'), join(dir, 'definitions.json'));
-  const conf = readFileSync(join(root, 'ops/rabbitmq/rabbitmq.conf'), 'utf8')
+  execFileSync('bash', [join(root, 'ops/rabbitmq/make-dev-certs.sh'), dir], { stdio: 'pipe' });
+  // A second, unrelated CA: what a client trusting the wrong authority holds.
+  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=rogue-ca', '-keyout', 'rogue-ca.key', '-out', 'rogue-ca.pem');
+  // conf.d order: rabbitmq.conf, then the production mTLS overlay; a later key overrides an earlier one.
+  const conf = [readFileSync(join(root, 'ops/rabbitmq/rabbitmq.conf'), 'utf8'), readFileSync(join(root, 'ops/rabbitmq/mtls.conf'), 'utf8')]
+    .join('\n')
     .replaceAll('/etc/rabbitmq/tls/', `${dir}/`)
-    .replace('/etc/rabbitmq/definitions.json', join(dir, 'definitions.json'))
     .replace(/^listeners\.ssl\.default = 5671$/m, `listeners.ssl.default = 127.0.0.1:${amqpsPort}`)
     // This machine's disk may have less free than production's 2 GB floor; plugins are not loaded.
     .replace(/^disk_free_limit\.absolute = .*$/m, 'disk_free_limit.absolute = 50MB')
@@ -169,10 +162,8 @@ test('a client with our CA and a client certificate publishes with confirms and 
     assert.equal(received, body);
     await consumer?.close();
     await publisher.close();
-    // The definitions file was loaded: the quorum policy (delivery limit, DLX) covers integration.* queues.
-    const q = ctl('list_queues', 'name', 'policy', 'type', '--formatter', 'json');
-    const row = (JSON.parse(q.stdout) as Array<{ name: string; policy: string; type: string }>).find((x) => x.name === queue);
-    assert.equal(row && { policy: row.policy, type: row.type }, { policy: 'integration-quorum', type: 'quorum' });
+    const q = ctl('list_queues', 'name', 'type', '--formatter', 'json');
+    assert.equal((JSON.parse(q.stdout) as Array<{ name: string; type: string }>).find((x) => x.name === queue), { name: queue, type: 'quorum' });
     await conn.queueDelete({ queue });
   } finally {
     await conn.close();
