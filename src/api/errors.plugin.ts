@@ -2,6 +2,7 @@ import Boom from '@hapi/boom';
 import type { Plugin } from '@hapi/hapi';
 import Joi, { type ValidationErrorItem } from 'joi';
 import { errorCodes, isAppError, type ErrorCode, type ErrorDetail } from '../errors.ts';
+import { logger } from '../observability/logger.ts';
 import { redactText } from '../observability/redact.ts';
 
 /** The body of every failure (API.md, Conventions). */
@@ -74,7 +75,7 @@ const unauthorized = (err: Boom.Boom, presented: boolean): Mapped => {
 };
 
 /** Maps anything a request can fail with to status, envelope and headers. */
-export function mapError(err: unknown, request?: { headers: Record<string, unknown> }): Mapped {
+function mapError(err: unknown, request?: { headers: Record<string, unknown> }): Mapped {
   // @hapi/jwt wraps a key provider's failure as Boom 500 with the causes in `data`; a JWKS outage
   // is then our DEPENDENCY_UNAVAILABLE instead of an opaque 500.
   const inner = Boom.isBoom(err) && Array.isArray(err.data) ? err.data.find(isAppError) : undefined;
@@ -90,21 +91,20 @@ export function mapError(err: unknown, request?: { headers: Record<string, unkno
   }
   const status = err.output.statusCode;
   if (status === 401) return unauthorized(err, /^bearer\s/i.test(String(request?.headers.authorization ?? '')));
-  const headers: Record<string, string> = {};
   const joi = (err as unknown as { details?: ValidationErrorItem[] }).details;
   if (status === 400 && Array.isArray(joi)) {
     const src = (err.output.payload as { validation?: { source?: string } }).validation?.source;
-    return { status, body: envelope('VALIDATION_ERROR', 'request validation failed', { details: joi.map((d) => detailOf(d, src)) }), headers, internal: false };
+    return { status, body: envelope('VALIDATION_ERROR', 'request validation failed', { details: joi.map((d) => detailOf(d, src)) }), headers: {}, internal: false };
   }
   if (status === 400 && /JSON/.test(err.message)) {
-    return { status, body: envelope('VALIDATION_ERROR', 'request body is not valid JSON'), headers, internal: false };
+    return { status, body: envelope('VALIDATION_ERROR', 'request body is not valid JSON'), headers: {}, internal: false };
   }
   const [code, fallback] = byStatus[status] ?? ['VALIDATION_ERROR', 'invalid request'];
   // Hapi's own 4xx messages are fixed sentences; a handler's Boom message was written for the client.
   const message = byStatus[status] && status !== 400 && status !== 409 && status !== 429 ? fallback : err.message || fallback;
   const given = Object.entries(err.output.headers).find(([k]) => k.toLowerCase() === 'retry-after')?.[1];
   const retryAfter = given !== undefined ? Number(given) : undefined;
-  return { status, body: envelope(code, message, retryAfter !== undefined && Number.isFinite(retryAfter) ? { retryAfter } : {}), headers, internal: false };
+  return { status, body: envelope(code, message, retryAfter !== undefined && Number.isFinite(retryAfter) ? { retryAfter } : {}), headers: {}, internal: false };
 }
 
 /** Turns every failure into the API.md envelope; the real cause of a 5xx goes to the log, redacted. */
@@ -116,7 +116,8 @@ export const errorsPlugin: Plugin<void> = {
       const res = request.response;
       if (!Boom.isBoom(res)) return h.continue;
       const mapped = mapError(res, request);
-      if (mapped.internal) request.app.log.error('request failed', { err: res, route: request.route.path });
+      // request.app.log is set on onRequest; the base logger covers anything failing before it.
+      if (mapped.internal) (request.app.log ?? logger).error('request failed', { err: res, route: request.route.path });
       const out = h.response(mapped.body).code(mapped.status);
       // Headers other extensions put on the error (request id, rate limits, Allow) survive; ours win.
       const headers: Record<string, string> = {};

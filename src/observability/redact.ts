@@ -28,7 +28,8 @@ const textRules: Array<[RegExp, string | ((match: string, ...groups: string[]) =
   // Credentials inside URLs (postgres://user:pass@host, amqp://guest:guest@...).
   [/\b([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*):[^\s@/]*@/gi, `$1:${REDACTED}@`],
   // `password=…`, `token: …`, `"secret":"…"` inside messages, query strings and serialised JSON.
-  [/\b(pass(?:word|wd|code)?|secret|token|session|auth_?key|api_?hash|jwt|cookie)(["']?\s*[=:]\s*["']?)[^\s"',;&]+/gi, `$1$2${REDACTED}`],
+  // Preceded by no letter or digit, so `access_token=` and `bot_token:` count but `tokens: 3` does not.
+  [/(?<![A-Za-z0-9])(pass(?:word|wd|code)?|secret|token|session|auth_?key|api_?hash|jwt|cookie)(["']?\s*[=:]\s*["']?)[^\s"',;&]+/gi, `$1$2${REDACTED}`],
   // Phone numbers in E.164 anywhere in free text (8 to 15 digits after '+').
   [/\+\d{7,15}\b/g, (m) => maskPhone(m)],
 ];

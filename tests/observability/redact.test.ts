@@ -45,9 +45,9 @@ test('phone-named keys are masked, not removed', () => {
 
 test('secrets inside free text: JWTs, bot tokens, sessions, Bearer, key=value, URL passwords, phones', () => {
   const text = `login for +447700900123 with ${jwt} then bot ${botToken} session ${session} `
-    + `header Authorization: Bearer opaque-token-123 url https://api.telegram.org/bot${botToken}/getMe password=hunter2 "secret":"s3" amqp://guest:guestpw@rabbit:5672`;
+    + `header Authorization: Bearer opaque-token-123 url https://api.telegram.org/bot${botToken}/getMe password=hunter2 "secret":"s3" /v1/events?access_token=opaque-ws-token&x=1 amqp://guest:guestpw@rabbit:5672`;
   const out = redactText(text);
-  for (const leaked of [jwt, botToken, session.slice(0, 50), 'opaque-token-123', 'hunter2', '"s3"', 'guestpw', '7700900']) {
+  for (const leaked of [jwt, botToken, session.slice(0, 50), 'opaque-token-123', 'opaque-ws-token', 'hunter2', '"s3"', 'guestpw', '7700900']) {
     assert.not.ok(out.includes(leaked), `${leaked.slice(0, 20)} leaked: ${out}`);
   }
   assert.ok(out.includes('+44******0123'));
@@ -55,7 +55,7 @@ test('secrets inside free text: JWTs, bot tokens, sessions, Bearer, key=value, U
 });
 
 test('ordinary text stays as it was', () => {
-  const text = 'connection c-1 moved to active after 3 attempts (chat -1001234567890, 42 ms)';
+  const text = 'connection c-1 moved to active after 3 attempts (chat -1001234567890, 42 ms, tokens: 3)';
   assert.is(redactText(text), text);
 });
 
