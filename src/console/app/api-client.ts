@@ -79,7 +79,7 @@ export class ApiClient {
   submitCode = (id: string, code: string) => this.json<Connection>('POST', `/v1/connections/${enc(id)}/code`, { body: { code } });
   submitPassword = (id: string, password: string) =>
     this.json<Connection>('POST', `/v1/connections/${enc(id)}/password`, { body: { password } });
-  reconnect = (id: string) => this.json<Connection>('POST', `/v1/connections/${enc(id)}/reconnect`);
+  reconnect = (id: string) => this.json<Connection>('POST', `/v1/connections/${enc(id)}/reconnect`, { body: {} });
   deleteConnection = (id: string) => this.json<void>('DELETE', `/v1/connections/${enc(id)}`);
   getQr = (id: string) => this.json<{ url: string; expiresAt: string }>('GET', `/v1/connections/${enc(id)}/qr`);
 
