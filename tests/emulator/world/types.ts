@@ -62,6 +62,8 @@ export interface ChatRec {
   /** Channels and supergroups number their messages per chat; basic groups use the users' boxes. */
   nextMessageId: number;
   pts: number;
+  /** Id of the "chat created" service message, the dialog's top message until something is posted. */
+  createdMessageId: number;
   /** Newest message, the top message of the chat's dialog. */
   last?: MessageRec;
 }

@@ -142,7 +142,9 @@ export class World {
     const username = input.type === 'group' ? undefined : this.claimUsername(input.username);
     const chat: ChatRec = {
       id: input.type === 'group' ? this.nextGroupId++ : this.nextChatId++, kind: input.type, accessHash: randomHash(),
-      title: input.title, username, date, members, nextMessageId: 1, pts: 1,
+      title: input.title, username, date, members, nextMessageId: 2, pts: 1,
+      // Telegram opens every chat with a service message: id 1 in a channel, the next box id in a group.
+      createdMessageId: input.type === 'group' ? this.nextBoxMessageId++ : 1,
     };
     this.chats.set(chat.id, chat);
     if (username) this.byUsername.set(username.toLowerCase(), chat);

@@ -111,14 +111,28 @@ const getFullChat: Method = (ctx, req: Api.messages.GetFullChat) => {
   });
 };
 
+function createdMessage(chat: ChatRec, peer: Api.TypePeer): Api.MessageService {
+  const creator = [...chat.members.values()].find((m) => m.role === 'creator');
+  return new Api.MessageService({
+    id: chat.createdMessageId, peerId: peer, date: chat.date, post: chat.kind === 'channel',
+    fromId: creator && chat.kind !== 'channel' ? new Api.PeerUser({ userId: big(creator.id) }) : undefined,
+    action: chat.kind === 'group'
+      ? new Api.MessageActionChatCreate({ title: chat.title, users: [...chat.members.keys()].map((id) => big(id)) })
+      : new Api.MessageActionChannelCreate({ title: chat.title }),
+  });
+}
+
 const getDialogs: Method = (ctx, req: Api.messages.GetDialogs) => {
   const viewer = ctx.user();
   const tops: MessageRec[] = [];
+  const created: Api.MessageService[] = [];
   const dialogs: Api.Dialog[] = [];
-  const dialog = (peer: Api.TypePeer, top: MessageRec | undefined) => {
+  const dialog = (peer: Api.TypePeer, top: MessageRec | undefined, chat?: ChatRec) => {
     if (top) tops.push(top);
+    // GramJS's Dialog needs its top message: an empty chat shows its creation service message.
+    else if (chat) created.push(createdMessage(chat, peer));
     dialogs.push(new Api.Dialog({
-      peer, topMessage: top?.id ?? 0, readInboxMaxId: 0, readOutboxMaxId: 0, unreadCount: 0, unreadMentionsCount: 0,
+      peer, topMessage: top?.id ?? chat?.createdMessageId ?? 0, readInboxMaxId: 0, readOutboxMaxId: 0, unreadCount: 0, unreadMentionsCount: 0,
       unreadReactionsCount: 0, notifySettings: new Api.PeerNotifySettings({}),
     }));
   };
@@ -130,13 +144,13 @@ const getDialogs: Method = (ctx, req: Api.messages.GetDialogs) => {
   for (const [peerId, m] of privateTops) dialog(new Api.PeerUser({ userId: big(peerId) }), m);
   const chats = [...ctx.world.chats.values()].filter((c) => c.members.has(viewer.id));
   for (const c of chats) {
-    dialog(c.kind === 'group' ? new Api.PeerChat({ chatId: big(c.id) }) : new Api.PeerChannel({ channelId: big(c.id) }), c.last);
+    dialog(c.kind === 'group' ? new Api.PeerChat({ chatId: big(c.id) }) : new Api.PeerChannel({ channelId: big(c.id) }), c.last, c);
   }
   const limit = req.limit > 0 ? req.limit : 100;
   const userIds = new Set([viewer.id, ...privateTops.keys(), ...tops.map((m) => m.fromId)]);
   return new Api.messages.Dialogs({
     dialogs: dialogs.slice(0, limit),
-    messages: tops.map((m) => apiMessage(m, viewer.id)),
+    messages: [...tops.map((m) => apiMessage(m, viewer.id)), ...created],
     chats: chats.map((c) => apiChat(c, viewer.id)),
     users: [...userIds].map((id) => ctx.world.accounts.get(id)).filter((a) => a !== undefined).map((a) => apiUser(a, viewer.id)),
   });
