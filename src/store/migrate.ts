@@ -1,6 +1,8 @@
 // Forward-only migration runner: migrations/NNN_name.sql, applied in version order, each in its own
 // transaction, recorded in schema_migrations with a sha256 checksum. A session-level advisory lock
 // serialises runners, so two replicas (or two test pools) starting together apply each file once.
+// Because each file runs inside a transaction, it must not use `create index concurrently` or its own
+// begin/commit.
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -10,7 +12,7 @@ import type { Logger } from 'winston';
 
 export const defaultMigrationsDir = fileURLToPath(new URL('../../migrations/', import.meta.url));
 
-// Arbitrary fixed key shared by every runner of this service ("is-mig" in ASCII-ish digits).
+// Arbitrary, fixed: every runner of this service must take the same key, and nothing else here uses it.
 const lockKey = 7_358_001;
 
 export interface MigrationFile { version: number; name: string; checksum: string; text: string }
@@ -53,7 +55,8 @@ export async function migrate(sql: postgres.Sql, opts: { dir?: string; log?: Log
     try {
       return await applyPending(conn, files, opts.log);
     } finally {
-      await conn`select pg_advisory_unlock(${lockKey})`;
+      // If the session died the server already dropped its lock; never let this mask the real error.
+      await conn`select pg_advisory_unlock(${lockKey})`.catch(() => undefined);
     }
   } finally {
     conn.release();
