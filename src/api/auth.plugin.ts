@@ -1,5 +1,5 @@
 import Jwt from '@hapi/jwt';
-import type { Plugin, Request, Server } from '@hapi/hapi';
+import type { Plugin, ReqRef, Request, Server } from '@hapi/hapi';
 import { AppError } from '../errors.ts';
 import { jwksKeys } from '../auth/jwks.ts';
 
@@ -31,7 +31,7 @@ const scopesOf = (claim: unknown): string[] =>
     : Array.isArray(claim) ? claim.filter((s): s is string => typeof s === 'string' && s.length > 0) : [];
 
 /** The authenticated caller of a request; throws UNAUTHORIZED on a route without authentication. */
-export function callerOf(request: Request): Caller {
+export function callerOf<Refs extends ReqRef>(request: Request<Refs>): Caller {
   const sub = request.auth.credentials?.user?.sub;
   if (!request.auth.isAuthenticated || !sub) throw new AppError('UNAUTHORIZED', 'authentication required');
   const scopes = request.auth.credentials.scope ?? [];

@@ -1,4 +1,4 @@
-import { parsePhoneNumberFromString } from 'libphonenumber-js';
+import { getCountries, getCountryCallingCode } from 'libphonenumber-js';
 import winston from 'winston';
 
 // Every log line passes through `redactFormat`; `redact` and `maskPhone` are reused wherever a value
@@ -34,18 +34,24 @@ const textRules: Array<[RegExp, string | ((match: string, ...groups: string[]) =
   [/\+\d{7,15}\b/g, (m) => maskPhone(m)],
 ];
 
+// ITU calling codes are prefix-free (1 to 3 digits), so the first known prefix is the code. A set
+// lookup instead of a full libphonenumber parse: ~1 µs instead of ~150 µs on every logged phone.
+const callingCodes: ReadonlySet<string> = new Set(getCountries().map((c) => getCountryCallingCode(c)));
+
 /** `+447700900123` → `+44******0123`: the country code and the last 4 digits stay, the rest is starred. */
 export function maskPhone(phone: string): string {
   const digits = String(phone).replace(/\D/g, '');
   if (digits.length < 7) return '***';
-  const parsed = parsePhoneNumberFromString(`+${digits}`);
-  const cc = parsed?.countryCallingCode ?? '';
+  const cc = [1, 2, 3].map((n) => digits.slice(0, n)).find((prefix) => callingCodes.has(prefix)) ?? '';
   const national = digits.slice(cc.length);
   return `+${cc}${'*'.repeat(Math.max(national.length - 4, 2))}${national.slice(-4)}`;
 }
 
 /** Redacts secrets in any string. */
 export function redactText(text: string): string {
+  // Every rule needs one of these characters (or the word Bearer, or 300+ chars of session): most
+  // ids, routes and states skip the ~7 regex passes (~5 µs) entirely.
+  if (text.length < 300 && !/[.:=@+]|bearer/i.test(text)) return text;
   let out = text;
   for (const [rx, replacement] of textRules) {
     out = typeof replacement === 'string' ? out.replace(rx, replacement) : out.replace(rx, replacement);
@@ -53,14 +59,26 @@ export function redactText(text: string): string {
   return out;
 }
 
-const normalizeKey = (key: string) => key.toLowerCase().replace(/[-_.\s]/g, '');
+type KeyKind = 'secret' | 'phone' | 'code' | 'plain';
+// Log lines reuse a small set of field names; classifying each once saves two regex tests and a
+// normalisation per field per line. Bounded so keys built from data cannot grow it without limit.
+const keyKinds = new Map<string, KeyKind>();
+
+function kindOf(key: string): KeyKind {
+  let kind = keyKinds.get(key);
+  if (kind !== undefined) return kind;
+  const k = key.toLowerCase().replace(/[-_.\s]/g, '');
+  kind = secretKey.test(k) ? 'secret' : phoneKey.test(k) ? 'phone' : k === 'code' ? 'code' : 'plain';
+  if (keyKinds.size < 2_000) keyKinds.set(key, kind);
+  return kind;
+}
 
 function redactEntry(key: string, value: unknown, seen: WeakMap<object, unknown>, depth: number): unknown {
   if (value === undefined || value === null) return value;
-  const k = normalizeKey(key);
-  if (secretKey.test(k)) return typeof value === 'boolean' ? value : REDACTED;
-  if (k === 'code' && (typeof value === 'number' || (typeof value === 'string' && loginCodeValue.test(value)))) return REDACTED;
-  if (phoneKey.test(k) && (typeof value === 'string' || typeof value === 'number')) return maskPhone(String(value));
+  const kind = kindOf(key);
+  if (kind === 'secret') return typeof value === 'boolean' ? value : REDACTED;
+  if (kind === 'code' && (typeof value === 'number' || (typeof value === 'string' && loginCodeValue.test(value)))) return REDACTED;
+  if (kind === 'phone' && (typeof value === 'string' || typeof value === 'number')) return maskPhone(String(value));
   return walk(value, seen, depth);
 }
 
