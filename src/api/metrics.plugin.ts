@@ -9,7 +9,7 @@ export const metricsPlugin: Plugin<void> = {
       method: 'GET', path: '/metrics',
       options: {
         auth: false, tags: ['api', 'service'], description: 'Prometheus metrics (text format 0.0.4)',
-        plugins: { requestLog: { level: 'debug' }, rateLimit: false },
+        plugins: { requestLog: { level: 'debug' }, rateLimit: false, 'hapi-swagger': { security: [] } },
       },
       handler: async (_request, h) => h.response(await registry.metrics()).type(registry.contentType),
     });

@@ -54,6 +54,9 @@ test('/openapi.json is OpenAPI 3 and lists the service and resource routes', asy
   assert.match(doc.openapi, /^3\.0/);
   for (const path of ['/v1/widgets', '/health/live', '/health/ready', '/metrics']) assert.ok(doc.paths[path], `${path} documented`);
   assert.ok(doc.components.securitySchemes.jwt, 'bearer scheme declared');
+  assert.equal(doc.security, [{ jwt: [] }]);
+  assert.equal(doc.paths['/health/ready'].get.security, [], 'probes need no token');
+  assert.is(doc.paths['/v1/widgets'].post.security, undefined, 'resource routes inherit the bearer requirement');
   assert.ok(JSON.stringify(doc.components.schemas).includes('WidgetInput'));
   const responses = doc.paths['/v1/widgets'].post.responses;
   assert.equal(Object.keys(responses).sort(), ['201', '400', '401', '429']);
