@@ -72,7 +72,7 @@ const mappingOf = (path: string): string | undefined => {
 };
 
 test("a line from the service's own log format maps onto the template", () => {
-  const info: Obj = { level: 'warn', message: 'send failed', connectionId: 'c-1', code: 'TG_API_429', err: new Error('flood wait') };
+  const info = { level: 'warn', message: 'send failed', connectionId: 'c-1', code: 'TG_API_429', err: new Error('flood wait') };
   const line = logFormat.transform(info) as Obj;
   const json = JSON.parse(line[Symbol.for('message') as unknown as string]) as Obj;
   const doc = expand(json);
