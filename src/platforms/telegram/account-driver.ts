@@ -1,0 +1,242 @@
+import { Api } from 'telegram';
+import { fromCallback, fromPromise } from 'xstate';
+import {
+  accountMachine, type AccountEvent, type AccountInput, type CheckPasswordOutput, type ConnectOutput, type ExportQrOutput,
+  type SendCodeOutput, type SignInInput, type SignInOutput, type StepInput,
+} from '../../../machines/account.machine.ts';
+import { AppError } from '../../errors.ts';
+import type { Driver, DriverContext, ReceivedMessage } from '../../supervisor/driver.ts';
+import { AccountClient, type AccountClientOptions } from './account-client.ts';
+import { checkAccountChat, resolvePeer } from './account-chats.ts';
+
+// The I/O of one Telegram user account: fills the account machine's slots with GramJS calls.
+// State kept here and nowhere else: the live client, the decrypted session/phone/login state, and
+// the 2FA password between PASSWORD and the end of checkPassword.
+
+export interface AccountDriverOptions extends AccountClientOptions {
+  // A cheap call every 60 s (±20% jitter) notices a revoked session on an idle account; at 10,000
+  // accounts that is ~170 calls/s, well under what one DC serves.
+  heartbeatMs?: number;
+  /** Shared limit on concurrent connects so that a restart of 10,000 accounts does not stampede. */
+  connectSlot?: <T>(fn: () => Promise<T>) => Promise<T>;
+}
+
+type Watcher = (event: AccountEvent) => void;
+
+const messageUpdates = new Set(['UpdateNewMessage', 'UpdateShortMessage', 'UpdateShortChatMessage', 'UpdateNewChannelMessage']);
+
+export function accountDriver(ctx: DriverContext, opts: AccountDriverOptions): Driver {
+  let client: AccountClient | undefined;
+  let dropped = false;
+  let watcher: Watcher | undefined;
+  let password: string | undefined;
+  let cache: { session?: string; phone?: string; login_state?: string } | undefined;
+  const slot = opts.connectSlot ?? ((fn) => fn());
+
+  const secrets = async () => (cache ??= await ctx.secrets.load());
+
+  const discard = async () => {
+    const c = client;
+    client = undefined;
+    await c?.destroy();
+  };
+
+  const live = (): AccountClient => {
+    if (!client || dropped) throw new AppError('TG_UNAVAILABLE', 'not connected to Telegram');
+    return client;
+  };
+
+  const onClientEvent = (c: AccountClient) => (event: Parameters<Parameters<AccountClient['onEvent']>[0]>[0]) => {
+    if (c !== client) return;
+    if (event.type === 'state') {
+      // -1 disconnected, 0 broken key: either way this client is done. GramJS would reconnect on its
+      // own, all clients at once; the machine's jittered backoff spreads the reconnects instead.
+      if (event.state !== 1 && !dropped) {
+        dropped = true;
+        void discard();
+        watcher?.({ type: 'CONNECTION_DROPPED' });
+      }
+      return;
+    }
+    const update = event.update as { className?: string; updates?: { className?: string }[] };
+    if (update.className === 'UpdateLoginToken') return watcher?.({ type: 'QR_SCANNED' });
+    if (update.className === 'Updates' || update.className === 'UpdatesCombined') {
+      if (update.updates?.some((u) => u.className === 'UpdateLoginToken')) return watcher?.({ type: 'QR_SCANNED' });
+      for (const u of update.updates ?? []) if (messageUpdates.has(u.className ?? '')) watcher?.({ type: 'UPDATE', update: u });
+      return;
+    }
+    if (messageUpdates.has(update.className ?? '')) watcher?.({ type: 'UPDATE', update });
+  };
+
+  const open = async (): Promise<AccountClient> => {
+    if (client && !dropped) return client;
+    await discard();
+    const s = await secrets();
+    const c = await slot(() => AccountClient.open(s.session, opts));
+    client = c;
+    dropped = false;
+    c.onEvent(onClientEvent(c));
+    // The auth key exists from the first connect on: keep it so a restart in awaiting-code can still sign in.
+    const session = c.saveSession();
+    if (session !== s.session) {
+      await ctx.secrets.save('session', session);
+      s.session = session;
+    }
+    return c;
+  };
+
+  const step = async <T>(fn: (c: AccountClient) => Promise<T>): Promise<T> => {
+    const c = live();
+    try {
+      return await fn(c);
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'TG_UNAVAILABLE') {
+        dropped = true;
+        await discard();
+      }
+      throw err;
+    }
+  };
+
+  const machine = accountMachine.provide({
+    actors: {
+      connect: fromPromise<ConnectOutput, StepInput>(async () =>
+        ctx.guard(async () => {
+          try {
+            const c = await open();
+            if (!(await c.isAuthorized())) return { authorized: false };
+            return { authorized: true, profile: await c.me() };
+          } catch (err) {
+            await discard();
+            throw err;
+          }
+        }),
+      ),
+      sendCode: fromPromise<SendCodeOutput, StepInput>(async () => {
+        const { phone } = await secrets();
+        if (!phone) throw new AppError('INVALID_STATE', 'this connection has no phone number');
+        const sent = await step((c) => c.sendCode(phone));
+        const state = JSON.stringify({ phoneCodeHash: sent.phoneCodeHash });
+        await ctx.secrets.save('login_state', state);
+        cache!.login_state = state;
+        return { codeType: sent.codeType };
+      }),
+      signIn: fromPromise<SignInOutput, SignInInput>(async ({ input }) => {
+        const s = await secrets();
+        if (!s.phone || !s.login_state) throw new AppError('TG_CODE_EXPIRED', 'no login code was requested; reconnect to get a new one');
+        const { phoneCodeHash } = JSON.parse(s.login_state) as { phoneCodeHash: string };
+        const result = await step((c) => c.signIn(s.phone!, phoneCodeHash, input.code));
+        if (result.result === 'ok') await forgetLoginState();
+        return result;
+      }),
+      checkPassword: fromPromise<CheckPasswordOutput, StepInput>(async () => {
+        if (password === undefined) throw new AppError('INVALID_STATE', 'send the password again');
+        const pw = password;
+        const profile = await step((c) => c.checkPassword(pw));
+        await forgetLoginState();
+        return { profile };
+      }),
+      exportQr: fromPromise<ExportQrOutput, StepInput>(async () => step((c) => c.exportQr())),
+      logOut: fromPromise<void, StepInput>(async () => {
+        await logOut();
+      }),
+      watch: fromCallback<AccountEvent, StepInput>(({ sendBack }) => {
+        watcher = sendBack as Watcher;
+        const period = opts.heartbeatMs ?? 60_000;
+        let timer: NodeJS.Timeout | undefined;
+        const beat = () => {
+          timer = setTimeout(async () => {
+            try {
+              if (client && !dropped && !(await client.isAuthorized())) return sendBack({ type: 'SESSION_REVOKED' });
+            } catch {
+              if (!dropped) {
+                dropped = true;
+                await discard();
+                return sendBack({ type: 'CONNECTION_DROPPED' });
+              }
+            }
+            beat();
+          }, period * (0.8 + Math.random() * 0.4));
+          timer.unref();
+        };
+        beat();
+        return () => {
+          clearTimeout(timer);
+          if (watcher === sendBack) watcher = undefined;
+        };
+      }),
+    },
+  });
+
+  const forgetLoginState = async () => {
+    if (cache?.login_state === undefined) return;
+    delete cache.login_state;
+    await ctx.secrets.remove('login_state');
+  };
+
+  const logOut = async () => {
+    const s = await secrets();
+    if (!s.session) return;
+    const c = client && !dropped ? client : await open();
+    try {
+      await c.logOut();
+    } catch (err) {
+      // Already logged out or revoked: the goal is reached.
+      if (!(err instanceof AppError && err.code === 'TG_SESSION_EXPIRED')) throw err;
+    } finally {
+      await discard();
+    }
+  };
+
+  return {
+    kind: 'user',
+    machine,
+    setPassword(pw) { password = pw; },
+    async send(msg) {
+      const c = live();
+      const peer = await resolvePeer(c, msg.chat);
+      const id = await c.sendMessage(peer, msg.text, msg.randomId, {
+        silent: msg.silent, ...(msg.replyTo ? { replyTo: Number(msg.replyTo) } : {}),
+      });
+      return { platformMessageId: id };
+    },
+    async checkChat(ref) {
+      return checkAccountChat(live(), ref);
+    },
+    received(update) {
+      return toReceived(update);
+    },
+    bytes: () => (client?.accountedBytes() ?? 0) + (cache?.session?.length ?? 0),
+    trim: () => client?.trim(),
+    logOut,
+    async dispose() {
+      watcher = undefined;
+      await discard();
+    },
+  };
+}
+
+const peerId = (peer: Api.TypePeer | undefined): string => {
+  if (peer instanceof Api.PeerUser) return String(peer.userId);
+  if (peer instanceof Api.PeerChat) return `-${peer.chatId}`;
+  if (peer instanceof Api.PeerChannel) return `-100${peer.channelId}`;
+  return '';
+};
+
+function toReceived(update: unknown): ReceivedMessage | null {
+  const date = (d: number) => new Date(d * 1000).toISOString();
+  if (update instanceof Api.UpdateShortMessage) {
+    return { chat: String(update.userId), from: String(update.userId), text: update.message, platformMessageId: String(update.id), date: date(update.date) };
+  }
+  if (update instanceof Api.UpdateShortChatMessage) {
+    return { chat: `-${update.chatId}`, from: String(update.fromId), text: update.message, platformMessageId: String(update.id), date: date(update.date) };
+  }
+  if ((update instanceof Api.UpdateNewMessage || update instanceof Api.UpdateNewChannelMessage) && update.message instanceof Api.Message) {
+    const m = update.message;
+    if (m.out) return null;
+    return { chat: peerId(m.peerId), from: peerId(m.fromId ?? m.peerId), text: m.message, platformMessageId: String(m.id), date: date(m.date) };
+  }
+  return null;
+}
+
+export type { AccountInput };
