@@ -60,5 +60,13 @@ test('logging an Error directly and child loggers are redacted too', () => {
   assert.is(e.botToken, '[REDACTED]');
 });
 
+test('OpenTelemetry ids land in the ECS trace fields', () => {
+  logger.info('traced', { trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', span_id: '00f067aa0ba902b7', trace_flags: '01' });
+  const e = last();
+  assert.equal(e.trace, { id: '4bf92f3577b34da6a3ce929d0e0e4736' });
+  assert.equal(e.span, { id: '00f067aa0ba902b7' });
+  assert.is(e.trace_id, undefined);
+});
+
 test.after(() => { logger.remove(capture); });
 test.run();
