@@ -1,6 +1,7 @@
 // Runs the real backup drill (ops/backup/drill.sh: base backup, WAL archive, point-in-time restore
-// after a dropped table, pg_dump/pg_restore). It takes ~4 s here, so it belongs in npm test; it
-// needs root (or the postgres user) and PostgreSQL 15's binaries, as CI has.
+// after a dropped table, pg_dump/pg_restore). It takes ~4 s on an idle machine (~15 s with both
+// cores busy), so it belongs in npm test; it needs root (or the postgres user) and PostgreSQL 15's
+// binaries, as CI has.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
@@ -15,8 +16,9 @@ const runDrill = (env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; o
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
-    // The drill is ~4 s; 60 s means something hangs (a cluster that never finishes recovery).
-    const timer = setTimeout(() => child.kill('SIGTERM'), 60_000);
+    // The drill is 4-15 s; 90 s means something hangs (a cluster that never finishes recovery).
+    // SIGTERM lets its EXIT trap stop the scratch clusters and remove the temp dir.
+    const timer = setTimeout(() => child.kill('SIGTERM'), 90_000);
     child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code, out, ms: Date.now() - started });
@@ -33,7 +35,7 @@ test('the drill restores the rows from before the accident and round-trips pg_du
   assert.is(count(out, 'rows after PITR restore'), 600);
   assert.is(count(out, 'rows after pg_dump/pg_restore'), 600);
   assert.match(out, /checksums: on/);
-  assert.ok(ms < 60_000, `drill took ${ms} ms`);
+  assert.ok(ms < 90_000, `drill took ${ms} ms`);
   const workdir = out.match(/primary up in (\S+)/)?.[1];
   assert.ok(workdir, out);
   assert.not.ok(existsSync(workdir!), `drill left ${workdir} behind`);
