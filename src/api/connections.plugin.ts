@@ -1,0 +1,221 @@
+import type { Plugin } from '@hapi/hapi';
+import { isValidPhoneNumber, parsePhoneNumber } from 'libphonenumber-js/max';
+import type postgres from 'postgres';
+import QRCode from 'qrcode';
+import { AppError } from '../errors.ts';
+import type { Connection, ListFilter } from '../store/connections.ts';
+import type { ConnectionService, CreateConnection } from '../supervisor/types.ts';
+import {
+  callerIn, codeSchema, connectionCursor, connectionPage, connectionSchema, createConnectionSchema, documented, idParams,
+  listConnectionsQuery, noBody, notFoundOnBadParams, passwordSchema, qrSchema,
+} from './schemas.ts';
+import { authStrategy } from './server.ts';
+
+export interface ConnectionsPluginOptions { sql: postgres.Sql; connections: ConnectionService }
+
+interface CreateBody { platform: 'telegram'; kind: 'user' | 'bot'; method?: 'phone' | 'qr'; phone?: string; token?: string }
+interface IdParams { id: string }
+interface ListQuery { status?: ListFilter['status']; platform?: string; kind?: 'user' | 'bot'; limit: number; cursor?: string }
+
+const internals = {
+  connect: { rateLimit: { group: 'connect' as const } },
+
+  toCreate(body: CreateBody): CreateConnection {
+    if (body.kind === 'bot') return { platform: 'telegram', kind: 'bot', token: body.token! };
+    if (body.method === 'qr') return { platform: 'telegram', kind: 'user', method: 'qr' };
+    // The max metadata knows which ranges are assigned; the default one only checks the length.
+    const phone = body.phone!;
+    if (!isValidPhoneNumber(phone)) {
+      throw new AppError('TG_PHONE_INVALID', 'phone is not a valid number in international format (+ and country code)', {
+        details: [{ path: 'phone', message: 'not a valid phone number', type: 'phone.invalid' }],
+      });
+    }
+    return { platform: 'telegram', kind: 'user', method: 'phone', phone: parsePhoneNumber(phone).number };
+  },
+
+  /**
+   * Drops rows at or before the cursor in exact (microsecond) order. A keyset query that binds the
+   * cursor's created_at as a timestamptz parameter has it truncated to milliseconds by postgres.js
+   * (it serialises through Date), which repeats the cursor row on the next page (µs ≠ 0 on nearly
+   * every row). Dropping that prefix keeps pages exact unless more than limit+1 rows of one owner
+   * share the cursor's millisecond; binding `${createdAt}::text::timestamptz` in the store's query
+   * removes the truncation, and this filter then never drops anything.
+   */
+  async after(sql: postgres.Sql, owner: string, items: Connection[], cursor?: { createdAt: string; id: string }): Promise<Connection[]> {
+    if (!cursor || items.length === 0) return items;
+    const seen = await sql<{ id: string }[]>`
+      select id::text as id from connections
+      where owner = ${owner} and id = any(${sql.array(items.map((c) => c.id))}::uuid[])
+        and (created_at, id) <= (${cursor.createdAt}::text::timestamptz, ${cursor.id}::uuid)`;
+    const drop = new Set(seen.map((r) => r.id));
+    return items.filter((c) => !drop.has(c.id));
+  },
+
+  // Weighs the three answers the QR route can give by the Accept header's q-values; anything else
+  // (missing header, */*, text/html) gets JSON.
+  qrFormat(accept: string | undefined): 'json' | 'png' | 'svg' {
+    const offered = { 'application/json': 'json', 'image/png': 'png', 'image/svg+xml': 'svg' } as const;
+    let best: { format: 'json' | 'png' | 'svg'; q: number } = { format: 'json', q: 0 };
+    for (const part of (accept ?? '').split(',')) {
+      const [type, ...params] = part.trim().toLowerCase().split(';');
+      const format = offered[type?.trim() as keyof typeof offered];
+      if (!format) continue;
+      const qParam = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+      const q = qParam ? Number(qParam.slice(2)) : 1;
+      if (Number.isFinite(q) && q > best.q) best = { format, q };
+    }
+    return best.format;
+  },
+};
+
+/** /v1/connections: create and log in (phone, code, 2FA, QR, bot token), list, read, reconnect, delete. */
+export const connectionsPlugin: Plugin<ConnectionsPluginOptions> = {
+  name: 'integration-connections',
+  dependencies: ['integration-auth', 'integration-rate-limit'],
+  register(server, { sql, connections }) {
+    const tags = ['api', 'connections'];
+    const byId = { params: idParams, ...notFoundOnBadParams };
+
+    server.route<{ Payload: CreateBody }>({
+      method: 'POST', path: '/v1/connections',
+      options: {
+        tags, auth: authStrategy,
+        description: 'Connect an account: phone login, QR login or a bot token',
+        notes: 'A user connection starts `connecting` and moves to `awaiting-code` (phone) or `awaiting-qr` (QR). '
+          + 'A bot token is checked with getMe first: 201 `active`, or 422 and nothing is stored. Rate group `connect` (10/min).',
+        validate: { payload: createConnectionSchema },
+        ...documented(
+          { 201: { schema: connectionSchema, description: 'Created' } },
+          { 400: 'VALIDATION_ERROR; TG_PHONE_INVALID', 409: 'INVALID_STATE: this bot is already connected', 422: 'TG_BOT_TOKEN_INVALID; TG_PHONE_BANNED', 503: 'TG_UNAVAILABLE; DEPENDENCY_UNAVAILABLE; MEMORY_BUDGET_EXCEEDED' },
+          internals.connect,
+        ),
+      },
+      handler: async (request, h) => {
+        const { sub } = callerIn(request);
+        const created = await connections.create(sub, internals.toCreate(request.payload));
+        return h.response(created).code(201).header('location', `/v1/connections/${created.id}`);
+      },
+    });
+
+    server.route<{ Query: ListQuery }>({
+      method: 'GET', path: '/v1/connections',
+      options: {
+        tags, auth: authStrategy, description: 'List own connections',
+        notes: 'Newest last; `nextCursor` is present while more pages follow.',
+        validate: { query: listConnectionsQuery },
+        ...documented({ 200: { schema: connectionPage, description: 'A page of connections' } }, { 400: 'VALIDATION_ERROR (also a cursor that is not ours)' }),
+      },
+      handler: async (request) => {
+        const { sub } = callerIn(request);
+        const q = request.query;
+        const cursor = q.cursor ? connectionCursor.decode(q.cursor) : undefined;
+        const fetched = (await connections.list(sub, {
+          limit: q.limit + 2, // see below: one for "is there more", one for a repeated cursor row
+          ...(q.status && { status: q.status }), ...(q.platform && { platform: q.platform }), ...(q.kind && { kind: q.kind }),
+          ...(cursor && { cursor }),
+        })).items;
+        const items = await internals.after(sql, sub, fetched, cursor);
+        if (items.length <= q.limit && fetched.length < q.limit + 2) return { items };
+        const page = items.slice(0, q.limit);
+        const last = page.at(-1);
+        if (!last) return { items: page };
+        // The cursor carries created_at as Postgres text with microseconds: the API's ISO string has
+        // milliseconds, which would repeat or skip rows created within the same millisecond.
+        const [exact] = await sql<{ created_at: string }[]>`select created_at::text as created_at from connections where id = ${last.id} and owner = ${sub}`;
+        return { items: page, nextCursor: connectionCursor.encode({ createdAt: exact?.created_at ?? last.createdAt, id: last.id }) };
+      },
+    });
+
+    server.route<{ Params: IdParams }>({
+      method: 'GET', path: '/v1/connections/{id}',
+      options: {
+        tags, auth: authStrategy, description: 'One connection', validate: byId,
+        ...documented({ 200: { schema: connectionSchema, description: 'The connection' } }, { 404: 'NOT_FOUND' }),
+      },
+      handler: (request) => connections.get(callerIn(request).sub, request.params.id),
+    });
+
+    server.route<{ Params: IdParams; Payload: { code: string } }>({
+      method: 'POST', path: '/v1/connections/{id}/code',
+      options: {
+        tags, auth: authStrategy, description: 'Submit the login code',
+        notes: 'Answers `active`, or `awaiting-2fa` when the account has a password. Rate group `connect`.',
+        validate: { ...byId, payload: codeSchema },
+        ...documented({ 200: { schema: connectionSchema, description: 'Logged in, or awaiting the 2FA password' } },
+          { 400: 'VALIDATION_ERROR', 404: 'NOT_FOUND', 409: 'INVALID_STATE: not awaiting a code', 422: 'TG_CODE_INVALID; TG_CODE_EXPIRED', 503: 'TG_UNAVAILABLE' },
+          internals.connect),
+      },
+      handler: (request) => connections.submitCode(callerIn(request).sub, request.params.id, request.payload.code),
+    });
+
+    server.route<{ Params: IdParams; Payload: { password: string } }>({
+      method: 'POST', path: '/v1/connections/{id}/password',
+      options: {
+        tags, auth: authStrategy, description: 'Submit the 2FA password', notes: 'Rate group `connect`.',
+        validate: { ...byId, payload: passwordSchema },
+        ...documented({ 200: { schema: connectionSchema, description: 'Logged in' } },
+          { 400: 'VALIDATION_ERROR', 404: 'NOT_FOUND', 409: 'INVALID_STATE: not awaiting the password', 422: 'TG_PASSWORD_INVALID', 503: 'TG_UNAVAILABLE' },
+          internals.connect),
+      },
+      handler: (request) => connections.submitPassword(callerIn(request).sub, request.params.id, request.payload.password),
+    });
+
+    server.route<{ Params: IdParams }>({
+      method: 'GET', path: '/v1/connections/{id}/qr',
+      options: {
+        tags, auth: authStrategy, description: 'The QR login token',
+        notes: 'JSON by default; `Accept: image/png` or `image/svg+xml` renders the QR code of `url`. Never cached: the token logs in.',
+        validate: byId,
+        // No response schema: the answer may be an image. The JSON shape is documented below.
+        plugins: {
+          'hapi-swagger': {
+            produces: ['application/json', 'image/png', 'image/svg+xml'],
+            responses: {
+              200: { description: 'The login token URL and its expiry, or the QR image', schema: qrSchema },
+              401: { description: 'UNAUTHORIZED' }, 404: { description: 'NOT_FOUND' },
+              409: { description: 'INVALID_STATE: not awaiting a QR scan' }, 429: { description: 'RATE_LIMITED' },
+            },
+          },
+        },
+      },
+      handler: async (request, h) => {
+        const qr = await connections.qr(callerIn(request).sub, request.params.id);
+        const format = internals.qrFormat(typeof request.headers.accept === 'string' ? request.headers.accept : undefined);
+        const res = format === 'png'
+          ? h.response(await QRCode.toBuffer(qr.url, { type: 'png', margin: 2, width: 256 })).type('image/png')
+          : format === 'svg'
+            ? h.response(await QRCode.toString(qr.url, { type: 'svg', margin: 2 })).type('image/svg+xml')
+            : h.response({ url: qr.url, expiresAt: qr.expiresAt });
+        return res.header('cache-control', 'no-store').header('vary', 'accept');
+      },
+    });
+
+    server.route<{ Params: IdParams }>({
+      method: 'POST', path: '/v1/connections/{id}/reconnect',
+      options: {
+        tags, auth: authStrategy, description: 'Reconnect now',
+        notes: 'Leaves `error` and resets the breaker; the connection then moves on by itself (202). Rate group `connect`.',
+        // No body is expected; `{}` is tolerated so clients that always send JSON are not refused.
+        validate: { ...byId, payload: noBody },
+        ...documented({ 202: { schema: connectionSchema, description: 'Accepted' } },
+          { 400: 'VALIDATION_ERROR', 404: 'NOT_FOUND', 409: 'INVALID_STATE', 503: 'CIRCUIT_OPEN; MEMORY_BUDGET_EXCEEDED' },
+          internals.connect),
+      },
+      handler: async (request, h) => h.response(await connections.reconnect(callerIn(request).sub, request.params.id)).code(202),
+    });
+
+    server.route<{ Params: IdParams }>({
+      method: 'DELETE', path: '/v1/connections/{id}',
+      options: {
+        tags, auth: authStrategy, description: 'Delete a connection',
+        notes: 'Logs the session out at the platform, stops the actor, deletes its secrets, chats and messages.',
+        validate: byId,
+        ...documented({ 204: { description: 'Deleted' } }, { 404: 'NOT_FOUND', 503: 'TG_UNAVAILABLE' }),
+      },
+      handler: async (request, h) => {
+        await connections.remove(callerIn(request).sub, request.params.id);
+        return h.response().code(204);
+      },
+    });
+  },
+};

@@ -1,0 +1,94 @@
+import { randomUUID } from 'node:crypto';
+import type postgres from 'postgres';
+import type { ChatCheck } from '../supervisor/types.ts';
+
+// Chats a connection may post into. Every query carries `owner = ${owner}` and the connection id:
+// a chat of another owner, or of another connection of the same owner, does not exist here.
+
+type Sql = postgres.Sql | postgres.TransactionSql;
+
+export interface ChatRow {
+  id: string;
+  owner: string;
+  connection_id: string;
+  platform_chat_id: string;
+  type: ChatCheck['type'];
+  title: string;
+  username: string | null;
+  is_admin: boolean;
+  can_send: boolean;
+  rights: Record<string, boolean>;
+  checked_at: Date;
+  created_at: Date;
+}
+
+export interface Chat {
+  id: string; connectionId: string; platformChatId: string; type: ChatCheck['type']; title: string; username?: string;
+  isAdmin: boolean; canSend: boolean; rights: Record<string, boolean>; checkedAt: string;
+}
+
+export const toChat = (r: ChatRow): Chat => ({
+  id: r.id,
+  connectionId: r.connection_id,
+  platformChatId: r.platform_chat_id,
+  type: r.type,
+  title: r.title,
+  ...(r.username ? { username: r.username } : {}),
+  isAdmin: r.is_admin,
+  canSend: r.can_send,
+  rights: r.rights,
+  checkedAt: r.checked_at.toISOString(),
+});
+
+/**
+ * Stores a checked chat. The same platform chat added twice to one connection keeps its id and gets
+ * the fresh check (unique (connection_id, platform_chat_id)); `created` says which case it was.
+ * `id` is used for a new row only.
+ */
+export async function upsertChat(sql: Sql, owner: string, connectionId: string, c: ChatCheck, id: string = randomUUID()): Promise<{ row: ChatRow; created: boolean }> {
+  const [r] = await sql<(ChatRow & { created: boolean })[]>`
+    insert into chats (id, owner, connection_id, platform_chat_id, type, title, username, is_admin, can_send, rights)
+    values (${id}, ${owner}, ${connectionId}, ${c.platformChatId}, ${c.type}, ${c.title}, ${c.username ?? null},
+            ${c.isAdmin}, ${c.canSend}, ${sql.json(c.rights)})
+    on conflict (connection_id, platform_chat_id) do update set
+      type = excluded.type, title = excluded.title, username = excluded.username, is_admin = excluded.is_admin,
+      can_send = excluded.can_send, rights = excluded.rights, checked_at = now()
+    where chats.owner = ${owner}
+    returning *, (xmax = 0) as created`;
+  if (!r) throw new Error('chat row belongs to another owner'); // unreachable: a connection has one owner
+  const { created, ...row } = r;
+  return { row, created };
+}
+
+export async function listChats(sql: Sql, owner: string, connectionId: string): Promise<ChatRow[]> {
+  return sql<ChatRow[]>`
+    select * from chats where owner = ${owner} and connection_id = ${connectionId} order by created_at, id`;
+}
+
+export async function getChat(sql: Sql, owner: string, connectionId: string, chatId: string): Promise<ChatRow | undefined> {
+  const [r] = await sql<ChatRow[]>`
+    select * from chats where id = ${chatId} and owner = ${owner} and connection_id = ${connectionId}`;
+  return r;
+}
+
+/** A re-check's result; undefined when the chat is gone (removed meanwhile). */
+export async function updateChatCheck(sql: Sql, owner: string, connectionId: string, chatId: string, c: ChatCheck): Promise<ChatRow | undefined> {
+  const [r] = await sql<ChatRow[]>`
+    update chats set
+      type = ${c.type}, title = ${c.title}, username = ${c.username ?? null}, is_admin = ${c.isAdmin},
+      can_send = ${c.canSend}, rights = ${sql.json(c.rights)}, checked_at = now()
+    where id = ${chatId} and owner = ${owner} and connection_id = ${connectionId}
+    returning *`;
+  return r;
+}
+
+export async function deleteChat(sql: Sql, owner: string, connectionId: string, chatId: string): Promise<boolean> {
+  const rows = await sql`delete from chats where id = ${chatId} and owner = ${owner} and connection_id = ${connectionId} returning id`;
+  return rows.length > 0;
+}
+
+/** Whether the connection exists and belongs to the owner (chat routes answer 404 otherwise). */
+export async function ownsConnection(sql: Sql, owner: string, connectionId: string): Promise<boolean> {
+  const rows = await sql`select 1 from connections where id = ${connectionId} and owner = ${owner}`;
+  return rows.length > 0;
+}
