@@ -19,11 +19,13 @@ const url = `http://127.0.0.1:${(idp.address() as AddressInfo).port}/jwks`;
 
 const rsaJwk = (kid: string, extra: object = {}) => ({ ...generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' }), kid, ...extra });
 const ecJwk = (kid: string, namedCurve = 'P-256') => ({ ...generateKeyPairSync('ec', { namedCurve }).publicKey.export({ format: 'jwk' }), kid });
+// Generous fetch timeout: the suite shares two cores with other suites; timeouts are not under test here.
+const slack = { timeoutMs: 15_000 };
 const header = (kid?: string) => ({ decoded: { header: kid === undefined ? {} : { kid } } });
 
 test('reads RSA and EC keys with their algorithms; skips encryption keys, unknown curves and junk', async () => {
   served = [rsaJwk('r1'), ecJwk('e1'), ecJwk('e384', 'P-384'), rsaJwk('enc', { use: 'enc' }), { kty: 'oct', k: 'c2VjcmV0', kid: 'hmac' }, { kty: 'RSA', kid: 'broken', e: 'AQAB' }, rsaJwk('ps', { alg: 'PS256' })];
-  const keys = await jwksKeys(url)(header('r1'));
+  const keys = await jwksKeys(url, slack)(header('r1'));
   const byKid = Object.fromEntries(keys.map((k) => [k.kid, k.algorithms]));
   assert.equal(byKid, { r1: ['RS256', 'RS384', 'RS512'], e1: ['ES256'], e384: ['ES384'] });
 });
@@ -31,7 +33,7 @@ test('reads RSA and EC keys with their algorithms; skips encryption keys, unknow
 test('caches for the TTL, refetches after it', async () => {
   served = [rsaJwk('a')];
   let now = 1_000_000;
-  const source = jwksKeys(url, { ttlMs: 600_000, now: () => now });
+  const source = jwksKeys(url, { ...slack, ttlMs: 600_000, now: () => now });
   const before = fetches;
   await source(header('a'));
   await source(header('a'));
@@ -46,7 +48,7 @@ test('caches for the TTL, refetches after it', async () => {
 test('key rotation: an unknown kid refetches, but at most once per minRefreshMs', async () => {
   served = [rsaJwk('old')];
   let now = 5_000_000;
-  const source = jwksKeys(url, { minRefreshMs: 30_000, now: () => now });
+  const source = jwksKeys(url, { ...slack, minRefreshMs: 30_000, now: () => now });
   await source(header('old'));
   const before = fetches;
   served = [rsaJwk('old'), rsaJwk('new')];
@@ -65,13 +67,13 @@ test('key rotation: an unknown kid refetches, but at most once per minRefreshMs'
 test('IdP down: stale keys keep serving; with none it is a retryable 503, retried at most once a second', async () => {
   served = [rsaJwk('k')];
   let now = 9_000_000;
-  const warm = jwksKeys(url, { ttlMs: 1_000, now: () => now });
+  const warm = jwksKeys(url, { ...slack, ttlMs: 1_000, now: () => now });
   await warm(header('k'));
   up = false;
   now += 5_000;
   assert.is((await warm(header('k'))).length, 1);
 
-  const cold = jwksKeys(url, { now: () => now });
+  const cold = jwksKeys(url, { ...slack, now: () => now });
   const before = fetches;
   for (let i = 0; i < 3; i++) {
     const err = await cold(header('k')).then(() => undefined, (e: unknown) => e as { code?: string });
