@@ -1,7 +1,7 @@
 // Runs the real backup drill (ops/backup/drill.sh: base backup, WAL archive, point-in-time restore
-// after a dropped table, pg_dump/pg_restore). It takes ~4 s on an idle machine (~15 s with both
-// cores busy), so it belongs in npm test; it needs root (or the postgres user) and PostgreSQL 15's
-// binaries, as CI has.
+// after a dropped table, the same restore with pgBackRest and ops/backup/pgbackrest.conf,
+// pg_dump/pg_restore). ~10 s on an idle machine (~20 s with both cores busy), so it belongs in
+// npm test; it needs root (or the postgres user), PostgreSQL 15's binaries and pgbackrest, as CI has.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
@@ -16,7 +16,7 @@ const runDrill = (env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; o
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
-    // The drill is 4-15 s; 90 s means something hangs (a cluster that never finishes recovery).
+    // The drill is 10-25 s; 90 s means something hangs (a cluster that never finishes recovery).
     // SIGTERM lets its EXIT trap stop the scratch clusters and remove the temp dir.
     const timer = setTimeout(() => child.kill('SIGTERM'), 90_000);
     child.on('close', (code) => {
@@ -33,6 +33,10 @@ test('the drill restores the rows from before the accident and round-trips pg_du
   assert.is(count(out, 'rows before the accident'), 600);
   assert.is(count(out, 'rows after the accident'), 400); // a third deleted, then the table dropped
   assert.is(count(out, 'rows after PITR restore'), 600);
+  // pgBackRest is required here (CI installs it): the production config must really restore.
+  assert.is(count(out, 'rows after pgBackRest restore'), 600);
+  // pgBackRest only warns about unknown or misplaced options in its config file: none allowed.
+  assert.not.match(out, /WARN:/);
   assert.is(count(out, 'rows after pg_dump/pg_restore'), 600);
   assert.match(out, /checksums: on/);
   assert.ok(ms < 90_000, `drill took ${ms} ms`);
@@ -44,7 +48,7 @@ test('the drill restores the rows from before the accident and round-trips pg_du
 test('the drill fails loudly when the restore cannot reach its target', async () => {
   // A WAL archive that cannot be read back: recovery stops short of the rows written after the
   // base backup, so the restored count must differ and the drill must say so.
-  const { code, out } = await runDrill({ DRILL_ROWS: '200', DRILL_BREAK_RESTORE: '1' });
+  const { code, out } = await runDrill({ DRILL_ROWS: '200', DRILL_BREAK_RESTORE: '1', DRILL_PGBACKREST: '0' });
   assert.is.not(code, 0, out);
   assert.match(out, /drill: (MISMATCH|FAILED)/);
 });
