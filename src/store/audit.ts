@@ -19,7 +19,7 @@ export async function listAudit(sql: Sql, f: { owner?: string; limit: number; be
     where true
       ${f.owner !== undefined ? sql`and owner = ${f.owner}` : sql``}
       ${f.before ? sql`and id < ${f.before}::bigint` : sql``}
-    order by id desc
+    order by audit.id desc -- the bigint column: plain "id" would name the text alias above ('9' > '10')
     limit ${f.limit}`;
 }
 

@@ -72,6 +72,8 @@ export async function getConnectionAny(sql: Sql, id: string): Promise<Connection
   return r;
 }
 
+/** cursor.createdAt is Postgres text with microseconds; it is bound as text because postgres.js would
+ * serialise a timestamptz parameter through Date and cut it to milliseconds (repeating rows). */
 export interface ListFilter { status?: Status; platform?: string; kind?: 'user' | 'bot'; limit: number; cursor?: { createdAt: string; id: string } }
 
 export async function listConnections(sql: Sql, owner: string, f: ListFilter): Promise<ConnectionRow[]> {
@@ -81,7 +83,7 @@ export async function listConnections(sql: Sql, owner: string, f: ListFilter): P
       ${f.status ? sql`and status = ${f.status}` : sql``}
       ${f.platform ? sql`and platform = ${f.platform}` : sql``}
       ${f.kind ? sql`and kind = ${f.kind}` : sql``}
-      ${f.cursor ? sql`and (created_at, id) > (${f.cursor.createdAt}::timestamptz, ${f.cursor.id}::uuid)` : sql``}
+      ${f.cursor ? sql`and (created_at, id) > (${f.cursor.createdAt}::text::timestamptz, ${f.cursor.id}::uuid)` : sql``}
     order by created_at, id
     limit ${f.limit}`;
 }
