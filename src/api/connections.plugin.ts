@@ -34,12 +34,10 @@ const internals = {
   },
 
   /**
-   * Drops rows at or before the cursor in exact (microsecond) order. A keyset query that binds the
-   * cursor's created_at as a timestamptz parameter has it truncated to milliseconds by postgres.js
-   * (it serialises through Date), which repeats the cursor row on the next page (µs ≠ 0 on nearly
-   * every row). Dropping that prefix keeps pages exact unless more than limit+1 rows of one owner
-   * share the cursor's millisecond; binding `${createdAt}::text::timestamptz` in the store's query
-   * removes the truncation, and this filter then never drops anything.
+   * Drops rows at or before the cursor in exact (microsecond) order: a guard against a list query
+   * that compares the cursor at a coarser precision (postgres.js cuts a timestamptz parameter to
+   * milliseconds; src/store/connections.ts binds it as text for that reason), which would repeat
+   * the cursor row on the next page. With an exact query it drops nothing.
    */
   async after(sql: postgres.Sql, owner: string, items: Connection[], cursor?: { createdAt: string; id: string }): Promise<Connection[]> {
     if (!cursor || items.length === 0) return items;

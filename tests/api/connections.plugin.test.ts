@@ -196,9 +196,8 @@ login('list: own only, filters, keyset pages without repeats or gaps', async () 
 login('pages stay exact when connections share a millisecond or a timestamp', async () => {
   const sub = `u-${randomUUID()}`;
   const as = t.as(sub);
-  // Two rows inside one millisecond, two with the very same timestamp (ordered by id). More than
-  // limit+1 rows of one owner inside one millisecond is the known limit (see connections.plugin.ts).
-  const stamps = ['.000100', '.001200', '.001300', '.002300', '.002300', '.500000'];
+  // Five rows inside one millisecond, two of them with the very same timestamp (ordered by id).
+  const stamps = ['.000100', '.000200', '.000300', '.000300', '.000900', '.001000', '.500000'];
   for (const us of stamps) {
     await t.sql`insert into connections (id, owner, kind, shard, created_at) values (${randomUUID()}, ${sub}, 'user', 0, ${`2026-01-01 00:00:00${us}+00`}::text::timestamptz)`;
   }
