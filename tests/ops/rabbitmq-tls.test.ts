@@ -1,4 +1,4 @@
-// Boots a throwaway RabbitMQ node from ops/rabbitmq/rabbitmq.conf + mtls.conf (cert paths, port and
+// Boots a throwaway RabbitMQ node from ops/rabbitmq/rabbitmq.conf + mtls.conf + enabled_plugins (cert paths, ports and
 // disk limit rewritten into a temp dir, certificates from ops/rabbitmq/make-dev-certs.sh) next to the shared node on 5672, which it never touches, and talks to
 // it with rabbitmq-client over amqps://: a client with our CA and a client certificate publishes
 // with confirms and consumes; a client trusting another CA, and one without a client certificate,
@@ -6,7 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ const bin = '/usr/lib/rabbitmq/bin';
 const dir = mkdtempSync(join(tmpdir(), 'rmq-tls-'));
 const node = `tls-${randomBytes(4).toString('hex')}@localhost`;
 let amqpsPort = 0;
+let metricsPort = 0;
 // Like production, the daemon logs in as its own user, not guest.
 const user = 'integration-service';
 const password = randomBytes(12).toString('hex');
@@ -72,8 +73,9 @@ const connect = async (tls: ConnectionOptions['tls']) => {
 };
 
 test.before(async () => {
-  const [p1, p2] = [await freePort(), await freePort()];
+  const [p1, p2, p3, p4] = [await freePort(), await freePort(), await freePort(), await freePort()];
   amqpsPort = p1;
+  metricsPort = p3;
   nodeEnv = env(p2);
   execFileSync('bash', [join(root, 'ops/rabbitmq/make-dev-certs.sh'), dir], { stdio: 'pipe' });
   // A second, unrelated CA: what a client trusting the wrong authority holds.
@@ -83,12 +85,13 @@ test.before(async () => {
     .join('\n')
     .replaceAll('/etc/rabbitmq/tls/', `${dir}/`)
     .replace(/^listeners\.ssl\.default = 5671$/m, `listeners.ssl.default = 127.0.0.1:${amqpsPort}`)
-    // This machine's disk may have less free than production's 2 GB floor; plugins are not loaded.
+    // This machine's disk may have less free than production's 2 GB floor.
     .replace(/^disk_free_limit\.absolute = .*$/m, 'disk_free_limit.absolute = 50MB')
-    .replace(/^prometheus\.tcp\.port = .*$/m, '');
+    // The plugins of ops/rabbitmq/enabled_plugins, on spare loopback ports.
+    .replace(/^prometheus\.tcp\.port = .*$/m, `prometheus.tcp.port = ${metricsPort}\nprometheus.tcp.ip = 127.0.0.1\nmanagement.tcp.port = ${p4}\nmanagement.tcp.ip = 127.0.0.1`);
   assert.match(conf, new RegExp(`listeners.ssl.default = 127.0.0.1:${amqpsPort}`));
   writeFileSync(join(dir, 'rabbitmq.conf'), conf);
-  writeFileSync(join(dir, 'enabled_plugins'), '[].\n'); // management/prometheus add ~5 s of boot and ports
+  copyFileSync(join(root, 'ops/rabbitmq/enabled_plugins'), join(dir, 'enabled_plugins'));
   writeFileSync(join(dir, 'rabbitmq-env.conf'), '');
   // cwd: a node that fails to boot leaves erl_crash.dump in its working directory.
   const boot = spawnSync(join(bin, 'rabbitmq-server'), ['-detached'], { cwd: dir, env: nodeEnv, encoding: 'utf8', timeout: 30_000 });
@@ -139,6 +142,12 @@ test('the node listens for AMQP over TLS only', () => {
   const listeners = (JSON.parse(r.stdout) as { listeners: Array<{ protocol: string; port: number }> }).listeners;
   assert.ok(listeners.some((l) => l.protocol === 'amqp/ssl' && l.port === amqpsPort), JSON.stringify(listeners));
   assert.not.ok(listeners.some((l) => l.protocol === 'amqp'), JSON.stringify(listeners));
+});
+
+test('the rabbitmq_prometheus plugin serves metrics for the rabbitmq scrape job', async () => {
+  const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+  assert.is(res.status, 200);
+  assert.match(await res.text(), /^rabbitmq_build_info\{/m);
 });
 
 test('a client with our CA and a client certificate publishes with confirms and consumes', async () => {
