@@ -1,8 +1,9 @@
-// Boots a throwaway RabbitMQ node from ops/rabbitmq/rabbitmq.conf + mtls.conf + enabled_plugins (cert paths, ports and
-// disk limit rewritten into a temp dir, certificates from ops/rabbitmq/make-dev-certs.sh) next to the shared node on 5672, which it never touches, and talks to
-// it with rabbitmq-client over amqps://: a client with our CA and a client certificate publishes
-// with confirms and consumes; a client trusting another CA, and one without a client certificate,
-// are refused. The node is stopped and its files removed at the end.
+// Boots a throwaway RabbitMQ node from ops/rabbitmq/rabbitmq.conf + mtls.conf + enabled_plugins
+// (cert paths, ports and disk limit rewritten into a temp dir, certificates made by
+// ops/rabbitmq/make-dev-certs.sh) next to the shared node on 5672, which it never touches, and
+// talks to it with rabbitmq-client over amqps://: a client with our CA and a client certificate
+// publishes with confirms and consumes; a client trusting another CA, and one without a client
+// certificate, are refused. The node is stopped and its files removed at the end.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
