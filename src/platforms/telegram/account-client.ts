@@ -13,6 +13,7 @@ import { createTelegramClient, type TelegramEndpoint } from './client-options.ts
 
 export interface Profile { platformUserId: string; displayName: string; username?: string }
 export type SignInResult = { result: 'ok'; profile: Profile } | { result: 'password'; hint?: string };
+export type ClientEvent = { type: 'state'; state: number } | { type: 'update'; update: Api.TypeUpdate | Api.TypeUpdates };
 export type QrResult = { result: 'token'; url: string; expiresAt: number } | SignInResult;
 
 export interface AccountClientOptions extends TelegramEndpoint {
@@ -70,11 +71,51 @@ export class AccountClient {
   readonly #session: BoundedSession;
   readonly #opts: ResolvedOptions;
   #destroyed = false;
+  #down = false;
+  readonly #handlers: ((event: ClientEvent) => void)[] = [];
+  #fail!: (err: AppError) => void;
+  // Rejects once the socket is gone: GramJS leaves in-flight invokes hanging on a dead connection,
+  // so every call races this instead of waiting out its whole timeout.
+  readonly #closed: Promise<never>;
 
   private constructor(client: TelegramClient, session: BoundedSession, opts: ResolvedOptions) {
     this.#client = client;
     this.#session = session;
     this.#opts = opts;
+    this.#closed = new Promise<never>((_, reject) => { this.#fail = reject; });
+    this.#closed.catch(() => undefined);
+    this.#trapReconnect();
+    client.addEventHandler((update: unknown) => {
+      if (update instanceof UpdateConnectionState && update.state !== UpdateConnectionState.connected) this.#dropped();
+      else this.#emit({ type: 'update', update: update as Api.TypeUpdate });
+    }, new Raw({}));
+  }
+
+  // GramJS answers a closed socket by sleeping 1 s and reconnecting with the same key, by itself,
+  // for every client at once — a thundering herd that can also race our own reconnect into
+  // AUTH_KEY_DUPLICATED. The machine owns reconnection (jittered backoff), so the main sender's
+  // reconnect() only reports the drop. GramJS creates `_sender` inside connect(): trap the assignment.
+  #trapReconnect(): void {
+    let sender: { reconnect(): void } | undefined;
+    Object.defineProperty(this.#client, '_sender', {
+      configurable: true,
+      get: () => sender,
+      set: (value: { reconnect(): void } | undefined) => {
+        sender = value;
+        if (value) value.reconnect = () => this.#dropped();
+      },
+    });
+  }
+
+  #dropped(): void {
+    if (this.#down) return;
+    this.#down = true;
+    this.#fail(new AppError('TG_UNAVAILABLE', 'The connection to Telegram dropped'));
+    this.#emit({ type: 'state', state: UpdateConnectionState.disconnected });
+  }
+
+  #emit(event: ClientEvent): void {
+    for (const handler of this.#handlers) handler(event);
   }
 
   /** Connects with a saved session (no DH, no login) or a fresh key. Throws AppError; never leaves a half-open client. */
@@ -91,7 +132,7 @@ export class AccountClient {
     };
     const account = new AccountClient(client, session, opts);
     try {
-      await withTimeout(client.connect(), opts.connectTimeoutMs, 'connect');
+      await withTimeout(Promise.race([client.connect(), account.#closed]), opts.connectTimeoutMs, 'connect');
     } catch (err) {
       await account.destroy();
       throw mapTelegramError(err);
@@ -109,7 +150,7 @@ export class AccountClient {
     const started = process.hrtime.bigint();
     let outcome = 'ok';
     try {
-      return await withTimeout(this.#client.invoke(request), this.#opts.callTimeoutMs, method);
+      return await withTimeout(Promise.race([this.#client.invoke(request), this.#closed]), this.#opts.callTimeoutMs, method);
     } catch (err) {
       const mapped = mapTelegramError(err);
       outcome = mapped.code;
@@ -202,12 +243,9 @@ export class AccountClient {
 
   get client(): TelegramClient { return this.#client; }
 
-  /** Connection state changes (1 connected, -1 disconnected, 0 broken key) and every raw update. */
-  onEvent(handler: (event: { type: 'state'; state: number } | { type: 'update'; update: Api.TypeUpdate | Api.TypeUpdates }) => void): void {
-    this.#client.addEventHandler((update: unknown) => {
-      if (update instanceof UpdateConnectionState) handler({ type: 'state', state: update.state });
-      else handler({ type: 'update', update: update as Api.TypeUpdate });
-    }, new Raw({}));
+  /** The connection dropping (state -1, once) and every raw update. */
+  onEvent(handler: (event: ClientEvent) => void): void {
+    this.#handlers.push(handler);
   }
 
   /** Bytes this client holds beyond its fixed ~150 KiB: entity rows, ~300 B each. */
@@ -224,6 +262,9 @@ export class AccountClient {
   async destroy(): Promise<void> {
     if (this.#destroyed) return;
     this.#destroyed = true;
+    this.#down = true;
+    this.#handlers.length = 0;
+    this.#fail(new AppError('TG_UNAVAILABLE', 'The Telegram client was closed'));
     await withTimeout(this.#client.destroy(), 3000, 'destroy').catch(() => undefined);
   }
 }

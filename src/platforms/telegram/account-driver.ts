@@ -6,7 +6,7 @@ import {
 } from '../../../machines/account.machine.ts';
 import { AppError } from '../../errors.ts';
 import type { Driver, DriverContext, ReceivedMessage } from '../../supervisor/driver.ts';
-import { AccountClient, type AccountClientOptions } from './account-client.ts';
+import { AccountClient, type AccountClientOptions, type ClientEvent } from './account-client.ts';
 import { checkAccountChat, resolvePeer } from './account-chats.ts';
 
 // The I/O of one Telegram user account: fills the account machine's slots with GramJS calls.
@@ -35,10 +35,14 @@ export function accountDriver(ctx: DriverContext, opts: AccountDriverOptions): D
 
   const secrets = async () => (cache ??= await ctx.secrets.load());
 
+  // The old client must be fully closed before a new one uses the same auth key, or Telegram sees
+  // the key live on two connections (AUTH_KEY_DUPLICATED).
+  let closing: Promise<void> = Promise.resolve();
   const discard = async () => {
     const c = client;
     client = undefined;
-    await c?.destroy();
+    if (c) closing = Promise.all([closing, c.destroy()]).then(() => undefined);
+    await closing;
   };
 
   const live = (): AccountClient => {
@@ -46,7 +50,7 @@ export function accountDriver(ctx: DriverContext, opts: AccountDriverOptions): D
     return client;
   };
 
-  const onClientEvent = (c: AccountClient) => (event: Parameters<Parameters<AccountClient['onEvent']>[0]>[0]) => {
+  const onClientEvent = (c: AccountClient) => (event: ClientEvent) => {
     if (c !== client) return;
     if (event.type === 'state') {
       // -1 disconnected, 0 broken key: either way this client is done. GramJS would reconnect on its
@@ -85,8 +89,10 @@ export function accountDriver(ctx: DriverContext, opts: AccountDriverOptions): D
     return c;
   };
 
+  // A login step after a restart or a drop reconnects with the saved session (the same auth key,
+  // so the code Telegram sent to it is still good) instead of failing.
   const step = async <T>(fn: (c: AccountClient) => Promise<T>): Promise<T> => {
-    const c = live();
+    const c = client && !dropped ? client : await guarded(open);
     try {
       return await fn(c);
     } catch (err) {
@@ -97,6 +103,8 @@ export function accountDriver(ctx: DriverContext, opts: AccountDriverOptions): D
       throw err;
     }
   };
+
+  const guarded = <T>(fn: () => Promise<T>) => ctx.guard(fn);
 
   const machine = accountMachine.provide({
     actors: {
