@@ -73,7 +73,7 @@ const connect = async (tls: ConnectionOptions['tls']) => {
   }
 };
 
-test.before(async () => {
+const boot = async () => {
   const [p1, p2, p3, p4] = [await freePort(), await freePort(), await freePort(), await freePort()];
   amqpsPort = p1;
   metricsPort = p3;
@@ -104,17 +104,22 @@ test.before(async () => {
   for (;;) {
     const r = ctl('await_startup', '--timeout', '60');
     if (r.status === 0) break;
-    if (Date.now() > deadline || crashLog()) {
-      // uvu reports a failing hook only as 0 passed: print why before throwing.
-      const why = `node ${node} did not start: ${r.stdout}${r.stderr}\n${crashLog()}`;
-      console.error(why);
-      throw new Error(why);
-    }
+    if (Date.now() > deadline || crashLog()) throw new Error(`node ${node} did not start: ${r.stdout}${r.stderr}\n${crashLog()}`);
     await new Promise((res) => setTimeout(res, 500));
   }
   for (const args of [['add_user', user, password], ['set_permissions', '-p', '/', user, '.*', '.*', '.*']]) {
     const r = ctl(...args);
     assert.is(r.status, 0, `rabbitmqctl ${args[0]}: ${r.stderr}`);
+  }
+};
+
+// uvu swallows an error thrown by a hook (the file just reports 0 passed): print it first.
+test.before(async () => {
+  try {
+    await boot();
+  } catch (err) {
+    console.error(err);
+    throw err;
   }
 });
 
