@@ -12,7 +12,7 @@ import { logFormat } from '../../src/observability/logger.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 const read = (p: string) => readFileSync(join(root, 'ops/elk', p), 'utf8');
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// Parsed YAML/JSON, walked by path: loosely typed on purpose, the assertions do the checking.
 type Obj = Record<string, any>;
 
 const filebeat = parse(read('filebeat.yml')) as Obj;

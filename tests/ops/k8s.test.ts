@@ -28,7 +28,6 @@ const models: Record<string, new (data: never) => Model> = {
 };
 
 // Loosely typed view of the manifests: the schema check above is the strict one.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Obj = Record<string, any>;
 interface Doc { file: string; obj: Obj }
 
