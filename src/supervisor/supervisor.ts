@@ -96,6 +96,7 @@ export class Supervisor implements ConnectionService, MessageSender {
   }
 
   get size(): number { return this.#registry.size; }
+  get stopped(): boolean { return this.#stopped; }
 
   /** Restores every runnable connection of the owned shards from its row. */
   async start(): Promise<number> {
