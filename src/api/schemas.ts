@@ -69,15 +69,17 @@ export const connectionSchema = Joi.object({
 // Telegram bot tokens look like 123456:ABC-def (API.md); the pattern also keeps odd bytes out of logs.
 export const botTokenPattern = /^\d+:[\w-]+$/;
 
+// Conditions are written `is <anything else> → forbidden, otherwise required`: hapi-swagger lists a field as
+// required whenever a `then` requires it, which would document phone and token as both required.
 export const createConnectionSchema = Joi.object({
   platform: Joi.string().valid('telegram').default('telegram'),
   kind: Joi.string().valid('user', 'bot').required(),
   method: Joi.string().valid('phone', 'qr').description('user only; default phone')
     .when('kind', { is: Joi.valid('user').required(), then: Joi.any().default('phone'), otherwise: Joi.forbidden() }),
-  phone: Joi.string().trim().max(32).example('+12015550123').description('user with method phone: E.164 or international format')
-    .when('method', { is: Joi.valid('phone').required(), then: Joi.required(), otherwise: Joi.forbidden() }),
-  token: Joi.string().max(256).pattern(botTokenPattern).example('123456:ABC-def').description('bot only')
-    .when('kind', { is: Joi.valid('bot').required(), then: Joi.required(), otherwise: Joi.forbidden() }),
+  phone: Joi.string().trim().max(32).example('+12015550123').description('required for kind user with method phone (the default): E.164 or international format')
+    .when('method', { is: Joi.any().invalid('phone'), then: Joi.forbidden(), otherwise: Joi.required() }),
+  token: Joi.string().max(256).pattern(botTokenPattern).example('123456:ABC-def').description('required for kind bot, refused otherwise')
+    .when('kind', { is: Joi.any().invalid('bot'), then: Joi.forbidden(), otherwise: Joi.required() }),
 }).label('CreateConnection').example({ platform: 'telegram', kind: 'user', phone: '+12015550123' });
 
 export const codeSchema = Joi.object({

@@ -326,6 +326,7 @@ tenancy('OpenAPI documents every route with its error codes and examples', async
   assert.match(doc.paths['/v1/connections/{id}/chats'].post.responses['422'].description, /TG_NOT_ADMIN/);
   assert.ok(doc.components.schemas.Connection && doc.components.schemas.Chat && doc.components.schemas.AuditEntry);
   assert.match(JSON.stringify(doc.components.schemas.CreateConnection), /\+12015550123/);
+  assert.equal(doc.components.schemas.CreateConnection.required, ['kind'], 'phone and token are conditional, not both required');
   assert.ok(doc.paths['/v1/connections/{id}/qr'].get.responses['200'].content['image/png'], 'QR image documented');
 });
 
