@@ -1,10 +1,12 @@
 import type { Plugin } from '@hapi/hapi';
 import type postgres from 'postgres';
 import { listAudit, toAuditView, type AuditRow } from '../store/audit.ts';
+import type { ConnectionService } from '../supervisor/types.ts';
 import { adminAuditPage, adminAuditQuery, auditCursor, auditPage, auditQuery, callerIn, documented } from './schemas.ts';
 import { authStrategy } from './server.ts';
 
-export interface AuditPluginOptions { sql: postgres.Sql }
+/** `connections` is accepted (unused) so every resource plugin can be registered with the same options. */
+export interface AuditPluginOptions { sql: postgres.Sql; connections?: ConnectionService }
 
 interface AuditQuery { limit: number; cursor?: string; owner?: string }
 

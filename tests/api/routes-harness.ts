@@ -192,7 +192,7 @@ export async function routesServer(opts: { rateLimit?: RateLimitOptions; db?: Te
   await shell.server.register([
     { plugin: connectionsPlugin, options: deps },
     { plugin: chatsPlugin, options: deps },
-    { plugin: auditPlugin, options: { sql: db.sql } },
+    { plugin: auditPlugin, options: deps },
     { plugin: mePlugin, options: deps },
     { plugin: adminPlugin, options: deps },
   ]);
