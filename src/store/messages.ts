@@ -44,6 +44,8 @@ export interface MessageRow {
 export interface MessageInput {
   connectionId: string;
   chat: string;
+  /** Set when `chat` is one of our chat ids (uuid): the platform's id it resolved to. */
+  platformChatId?: string;
   text: string;
   parseMode?: 'html' | 'markdown';
   silent?: boolean;
@@ -112,6 +114,7 @@ export async function acceptMessages(sql: postgres.Sql, owner: string, inputs: M
       owner,
       connection_id: inp.connectionId,
       chat: inp.chat,
+      platform_chat_id: inp.platformChatId ?? null,
       text: inp.text,
       parse_mode: inp.parseMode ?? null,
       silent: inp.silent ?? false,
