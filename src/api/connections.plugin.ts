@@ -56,8 +56,9 @@ const internals = {
     let best: { format: 'json' | 'png' | 'svg'; q: number } = { format: 'json', q: 0 };
     for (const part of (accept ?? '').split(',')) {
       const [type, ...params] = part.trim().toLowerCase().split(';');
-      const format = offered[type?.trim() as keyof typeof offered];
-      if (!format) continue;
+      const mime = type?.trim() ?? '';
+      if (!Object.hasOwn(offered, mime)) continue; // not "constructor" and friends either
+      const format = offered[mime as keyof typeof offered];
       const qParam = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
       const q = qParam ? Number(qParam.slice(2)) : 1;
       if (Number.isFinite(q) && q > best.q) best = { format, q };

@@ -155,6 +155,11 @@ login('GET /{id}/qr: JSON by default, PNG and SVG by Accept, never cached; 409 w
   const svg = await get(`/v1/connections/${c.id}/qr`, as, { accept: 'application/json;q=0.5, image/svg+xml' });
   assert.match(String(svg.headers['content-type']), /^image\/svg\+xml/);
   assert.match(svg.payload, /^<svg[\s\S]*<\/svg>\s*$/);
+  for (const accept of ['constructor', '__proto__, toString', 'image/*', 'text/html', 'image/png;q=0, application/json']) {
+    const res = await get(`/v1/connections/${c.id}/qr`, as, { accept });
+    assert.is(res.statusCode, 200, accept);
+    assert.equal(body(res), c.login.qr, accept);
+  }
   const phoneConn = await connect(as);
   const refused = await get(`/v1/connections/${phoneConn.id}/qr`, as, { accept: 'image/png' });
   assert.is(refused.statusCode, 409);
