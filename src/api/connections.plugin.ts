@@ -3,7 +3,7 @@ import { isValidPhoneNumber, parsePhoneNumber } from 'libphonenumber-js/max';
 import type postgres from 'postgres';
 import QRCode from 'qrcode';
 import { AppError } from '../errors.ts';
-import type { Connection, ListFilter } from '../store/connections.ts';
+import type { ListFilter } from '../store/connections.ts';
 import type { ConnectionService, CreateConnection } from '../supervisor/types.ts';
 import {
   callerIn, codeSchema, connectionCursor, connectionPage, connectionSchema, createConnectionSchema, documented, idParams,
@@ -31,22 +31,6 @@ const internals = {
       });
     }
     return { platform: 'telegram', kind: 'user', method: 'phone', phone: parsePhoneNumber(phone).number };
-  },
-
-  /**
-   * Drops rows at or before the cursor in exact (microsecond) order: a guard against a list query
-   * that compares the cursor at a coarser precision (postgres.js cuts a timestamptz parameter to
-   * milliseconds; src/store/connections.ts binds it as text for that reason), which would repeat
-   * the cursor row on the next page. With an exact query it drops nothing.
-   */
-  async after(sql: postgres.Sql, owner: string, items: Connection[], cursor?: { createdAt: string; id: string }): Promise<Connection[]> {
-    if (!cursor || items.length === 0) return items;
-    const seen = await sql<{ id: string }[]>`
-      select id::text as id from connections
-      where owner = ${owner} and id = any(${sql.array(items.map((c) => c.id))}::uuid[])
-        and (created_at, id) <= (${cursor.createdAt}::text::timestamptz, ${cursor.id}::uuid)`;
-    const drop = new Set(seen.map((r) => r.id));
-    return items.filter((c) => !drop.has(c.id));
   },
 
   // Weighs the three answers the QR route can give by the Accept header's q-values; anything else
@@ -108,16 +92,14 @@ export const connectionsPlugin: Plugin<ConnectionsPluginOptions> = {
         const { sub } = callerIn(request);
         const q = request.query;
         const cursor = q.cursor ? connectionCursor.decode(q.cursor) : undefined;
-        const fetched = (await connections.list(sub, {
-          limit: q.limit + 2, // see below: one for "is there more", one for a repeated cursor row
+        const { items } = await connections.list(sub, {
+          limit: q.limit + 1, // one more than asked says whether another page follows
           ...(q.status && { status: q.status }), ...(q.platform && { platform: q.platform }), ...(q.kind && { kind: q.kind }),
           ...(cursor && { cursor }),
-        })).items;
-        const items = await internals.after(sql, sub, fetched, cursor);
-        if (items.length <= q.limit && fetched.length < q.limit + 2) return { items };
+        });
+        if (items.length <= q.limit) return { items };
         const page = items.slice(0, q.limit);
-        const last = page.at(-1);
-        if (!last) return { items: page };
+        const last = page.at(-1)!;
         // The cursor carries created_at as Postgres text with microseconds: the API's ISO string has
         // milliseconds, which would repeat or skip rows created within the same millisecond.
         const [exact] = await sql<{ created_at: string }[]>`select created_at::text as created_at from connections where id = ${last.id} and owner = ${sub}`;
