@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Api } from 'telegram';
-import { BinaryReader } from 'telegram/extensions/index.js';
+import { ServerReader } from './reader.ts';
 import { TgError, type AuthKeyRec } from '../world/types.ts';
 import { decryptFromClient, encryptForClient, serverMsgId } from './envelope.ts';
 import { FullFrameDecoder, FullFrameEncoder } from './framing.ts';
@@ -122,7 +122,7 @@ export class MtprotoConnection {
   private onPlain(packet: Buffer): void {
     if (this.server.world.faults.refuses(undefined, true)) return this.close();
     const len = packet.readInt32LE(16);
-    const request = new BinaryReader(packet.subarray(20, 20 + len)).tgReadObject();
+    const request = new ServerReader(packet.subarray(20, 20 + len)).tgReadObject();
     const step = (this.handshake ??= new Handshake(this.server.serverKey)).handle(request);
     if ('error' in step) {
       process.stderr.write(`[emulator] handshake refused: ${step.error}\n`);
@@ -151,7 +151,7 @@ export class MtprotoConnection {
         return;
       case ID.ping:
       case ID.pingDelayDisconnect: {
-        const ping = new BinaryReader(body).tgReadObject() as Api.Ping | Api.PingDelayDisconnect;
+        const ping = new ServerReader(body).tgReadObject() as Api.Ping | Api.PingDelayDisconnect;
         if (ping instanceof Api.PingDelayDisconnect) this.armDisconnect(ping.disconnectDelay);
         out.push(this.message(new Api.Pong({ msgId: big(msgId), pingId: ping.pingId }).getBytes(), false, true));
         return;
@@ -164,7 +164,7 @@ export class MtprotoConnection {
   private async rpc(rec: AuthKeyRec, body: Buffer, msgId: bigint): Promise<Buffer> {
     let name = `#${body.readUInt32LE(0).toString(16)}`;
     try {
-      let request = new BinaryReader(body).tgReadObject() as { className: string; query?: unknown };
+      let request = new ServerReader(body).tgReadObject() as { className: string; query?: unknown };
       while (wrappers.some((w) => request instanceof w)) request = request.query as typeof request;
       name = request.className;
       if (this.duplicate) throw new TgError(406, 'AUTH_KEY_DUPLICATED');
@@ -187,7 +187,8 @@ export class MtprotoConnection {
 
   private armDisconnect(seconds: number): void {
     clearTimeout(this.pingTimer);
-    this.pingTimer = setTimeout(() => this.close(), seconds * 1000);
+    // GramJS passes 60000 (it means ms; the field is seconds): cap below setTimeout's 2^31 ms limit.
+    this.pingTimer = setTimeout(() => this.close(), Math.min(seconds * 1000, 2 ** 31 - 1));
   }
 
   /** Wraps a body with msg_id and seq_no; content-related messages take odd seq_nos. */

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { Api, helpers } from 'telegram';
-import { BinaryReader } from 'telegram/extensions/index.js';
+import { ServerReader } from './reader.ts';
 import { igeDecrypt, igeEncrypt } from '../crypto/ige.ts';
 import { DH_G, DH_PRIME, powG, powMod } from '../crypto/mod-pow.ts';
 import type { ServerKey } from '../crypto/server-keys.ts';
@@ -68,7 +68,7 @@ export class Handshake {
     const dataWithHash = igeDecrypt(aesEncrypted, tempKey, Buffer.alloc(32));
     const dataWithPadding = Buffer.from(dataWithHash.subarray(0, 192)).reverse();
     if (!sha256(tempKey, dataWithPadding).equals(dataWithHash.subarray(192))) return { error: 'RSA_PAD hash mismatch' };
-    const inner = new BinaryReader(dataWithPadding).tgReadObject();
+    const inner = new ServerReader(dataWithPadding).tgReadObject();
     if (!(inner instanceof Api.PQInnerData || inner instanceof Api.PQInnerDataDc)) return { error: 'not p_q_inner_data' };
     if (!inner.nonce.eq(s.nonce) || !inner.serverNonce.eq(s.serverNonce)) return { error: 'inner nonce mismatch' };
 
@@ -95,7 +95,7 @@ export class Handshake {
     if (!s?.key || !s.iv || !s.a || !s.newNonce) return { error: 'set_client_DH_params before req_DH_params' };
     if (!req.nonce.eq(s.nonce) || !req.serverNonce.eq(s.serverNonce)) return { error: 'set_client_DH_params nonce mismatch' };
     const plain = igeDecrypt(req.encryptedData, s.key, s.iv);
-    const reader = new BinaryReader(plain.subarray(20));
+    const reader = new ServerReader(plain.subarray(20));
     const inner = reader.tgReadObject();
     if (!(inner instanceof Api.ClientDHInnerData)) return { error: 'not client_DH_inner_data' };
     if (!sha1(plain.subarray(20, 20 + reader.tellPosition())).equals(plain.subarray(0, 20))) return { error: 'client DH hash mismatch' };

@@ -23,7 +23,14 @@ export const ID = {
 /** GramJS's long/int128/int256 type (big-integer). */
 export type Big = ReturnType<typeof helpers.returnBigInt>;
 export const big = (n: bigint | number): Big => helpers.returnBigInt(n);
-export const native = (n: Big | bigint | number): bigint => (typeof n === 'bigint' ? n : BigInt(n.toString()));
+// big-integer keeps a native bigint (or a small number) in `.value` when the runtime has BigInt: reading
+// it directly skips a base-10 round trip that cost ~20% of the server's CPU per message.
+export const native = (n: Big | bigint | number): bigint => {
+  if (typeof n === 'bigint') return n;
+  if (typeof n === 'number') return BigInt(n);
+  const v = (n as unknown as { value: unknown }).value;
+  return typeof v === 'bigint' ? v : typeof v === 'number' ? BigInt(v) : BigInt(n.toString());
+};
 
 export interface TlSerialisable { getBytes(): Buffer }
 export type RpcAnswer = TlSerialisable | boolean | TlSerialisable[] | Buffer;

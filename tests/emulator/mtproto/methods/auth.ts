@@ -3,7 +3,7 @@ import { Api } from 'telegram';
 import { DH_G, DH_PRIME } from '../../crypto/mod-pow.ts';
 import { TgError, type UserRec } from '../../world/types.ts';
 import { apiUser } from '../peers.ts';
-import { big } from '../tl.ts';
+import { big, native } from '../tl.ts';
 import type { Method } from './context.ts';
 
 // Login: phone code, 2FA (SRP), QR tokens, log out.
@@ -39,7 +39,7 @@ const getPassword: Method = (ctx) => {
 const checkPassword: Method = (ctx, req: Api.auth.CheckPassword) => {
   const pw = req.password;
   if (!(pw instanceof Api.InputCheckPasswordSRP)) throw new TgError(400, 'PASSWORD_HASH_INVALID');
-  return authorization(ctx.world.checkPassword(ctx.authKey, BigInt(pw.srpId.toString()), pw.A, pw.M1));
+  return authorization(ctx.world.checkPassword(ctx.authKey, native(pw.srpId), pw.A, pw.M1));
 };
 
 const exportLoginToken: Method = (ctx) => {

@@ -9,7 +9,7 @@ import type { MethodContext } from './context.ts';
 export function resolveUser(ctx: MethodContext, input: unknown): Account {
   if (input instanceof Api.InputUserSelf || input instanceof Api.InputPeerSelf) return ctx.user();
   if (input instanceof Api.InputUser || input instanceof Api.InputPeerUser) {
-    const acc = ctx.world.accounts.get(Number(input.userId.toString()));
+    const acc = ctx.world.accounts.get(Number(native(input.userId)));
     if (acc && acc.accessHash === native(input.accessHash)) return acc;
   }
   throw new TgError(400, input instanceof Api.InputPeerUser ? 'PEER_ID_INVALID' : 'USER_ID_INVALID');
@@ -17,7 +17,7 @@ export function resolveUser(ctx: MethodContext, input: unknown): Account {
 
 export function resolveChannel(ctx: MethodContext, input: unknown): ChatRec {
   if (input instanceof Api.InputChannel || input instanceof Api.InputPeerChannel) {
-    const chat = ctx.world.chats.get(Number(input.channelId.toString()));
+    const chat = ctx.world.chats.get(Number(native(input.channelId)));
     if (chat && chat.kind !== 'group' && chat.accessHash === native(input.accessHash)) return chat;
   }
   throw new TgError(400, 'CHANNEL_INVALID');
@@ -26,7 +26,7 @@ export function resolveChannel(ctx: MethodContext, input: unknown): ChatRec {
 export function resolvePeer(ctx: MethodContext, input: unknown): PeerRef {
   if (input instanceof Api.InputPeerSelf || input instanceof Api.InputPeerUser) return { type: 'user', id: resolveUser(ctx, input).id };
   if (input instanceof Api.InputPeerChat) {
-    const chat = ctx.world.chats.get(Number(input.chatId.toString()));
+    const chat = ctx.world.chats.get(Number(native(input.chatId)));
     if (chat?.kind === 'group') return { type: 'chat', chat };
   }
   if (input instanceof Api.InputPeerChannel) {
