@@ -35,6 +35,8 @@ export interface DeliveryOptions {
   requeueDelayMs?: number;
   /** stop() waits this long for in-flight sends before closing anyway: 10 s */
   stopTimeoutMs?: number;
+  /** embedded mode: how long a claimed row stays invisible to other claimers (30 s) */
+  claimLeaseMs?: number;
   /** integration_queue_depth / oldest age refresh: 5 s */
   sampleMs?: number;
   processor?: Pick<ProcessorOptions, 'leaseMs' | 'maxRetries' | 'backoff' | 'parkMs'>;
@@ -81,6 +83,9 @@ export function startDelivery(o: DeliveryOptions): Delivery {
       sql: o.sql, processor, logger: log, clock,
       ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
       ...(o.pollMs !== undefined ? { pollMs: o.pollMs } : {}),
+      // A claim must outlive the longest pacing hold plus a send, else the row is claimed again
+      // while still held here and the two claims keep invalidating each other's publish_seq.
+      ...(o.claimLeaseMs !== undefined ? { leaseMs: Math.max(o.claimLeaseMs, (o.holdMs ?? 2500) + 5000) } : {}),
     });
     pg.start();
     return {
