@@ -33,7 +33,9 @@ const chatRefRe = /^(?:@[A-Za-z][A-Za-z0-9_]{3,31}|-?\d{1,20}|[0-9a-f]{8}-[0-9a-
 const maxText = 4096;
 // Telegram message ids are positive int32.
 const maxMessageId = 2_147_483_647;
-const idempotencyKey = Joi.string().min(1).max(200);
+// No control characters: Postgres text cannot hold NUL (the insert would fail as a 500), and a key
+// is an identifier, not content.
+const idempotencyKey = Joi.string().min(1).max(200).pattern(/^[^\u0000-\u001f\u007f]+$/);
 
 const sendKeys = {
   // Lowercased: the store matches connection ids as Postgres prints them.
@@ -43,8 +45,9 @@ const sendKeys = {
     .messages({ 'string.chatRef': '"chat" must be @name, a numeric chat id or one of your chat ids' })
     .example('@my_channel').description('@name | -1001234567890 | a chat id from /v1/connections/{id}/chats (of the same connection)'),
   text: Joi.string().min(1).max(maxText).required()
-    .custom((v: string, helpers) => (/\S/.test(v) ? v : helpers.error('string.blank')))
-    .messages({ 'string.blank': '"text" must contain a visible character' })
+    // Postgres text cannot hold NUL; other control characters are the sender's business.
+    .custom((v: string, helpers) => (v.includes('\u0000') ? helpers.error('string.nul') : /\S/.test(v) ? v : helpers.error('string.blank')))
+    .messages({ 'string.blank': '"text" must contain a visible character', 'string.nul': '"text" must not contain NUL characters' })
     .example('Release 1.4 is out').description('1..4096 characters, sent verbatim (markup only with parseMode)'),
   parseMode: Joi.string().valid('html', 'markdown').description('how Telegram reads markup in text; plain text when absent'),
   silent: Joi.boolean().default(false).description('deliver without a notification sound'),

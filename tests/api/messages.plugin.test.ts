@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { messagesPlugin } from '../../src/api/messages.plugin.ts';
@@ -180,6 +181,7 @@ test('malformed bodies → 400 VALIDATION_ERROR naming the fields; 4096 chars pa
     [{ ...ok, text: 'x'.repeat(4097) }, ['text']],
     [{ ...ok, text: '' }, ['text']],
     [{ ...ok, text: ' \n\t ' }, ['text']],
+    [{ ...ok, text: 'a\u0000b' }, ['text']],
     [{ ...ok, connectionId: 'abc' }, ['connectionId']],
     [{ ...ok, chat: 'release_notes' }, ['chat']],
     [{ ...ok, chat: 'https://t.me/+invite' }, ['chat']],
@@ -239,6 +241,8 @@ test('batch: all accepted in order with their keys; one invalid or inactive → 
   assert.is(notMine.statusCode, 404);
   assert.equal(json(notMine).error.details, [{ path: 'messages.1.connectionId', message: 'not found' }]);
 
+  const nulKey = await post('/v1/messages/batch', sub, { messages: [msg(0, { idempotencyKey: 'k\u0000' })] });
+  assert.equal(json(nulKey).error.details.map((d: { path: string }) => d.path), ['messages.0.idempotencyKey']);
   for (const messages of [[], Array.from({ length: 501 }, (_, i) => msg(i, { text: 'x' }))]) {
     const res = await post('/v1/messages/batch', sub, { messages });
     assert.is(res.statusCode, 400, `${messages.length} messages`);
@@ -319,6 +323,37 @@ test('both POST routes count in the send group; OpenAPI documents the routes wit
   for (const schema of ['Message', 'SendMessage', 'SendMessageBatch', 'BatchMessage', 'MessagePage', 'MessageBatchResult']) {
     assert.ok(doc.components.schemas[schema], `schema ${schema}`);
   }
+});
+
+test('hostile input: random near-valid bodies and SQL-injection strings → 202 or a 4xx with a code, never 5xx', async () => {
+  const { sub, conn } = await caller();
+  const injections = ["' or 1=1 --", '"; drop table messages; --', "'); delete from audit; --", '@x\u0000y', '-1 union select 1'];
+  const value = fc.oneof(fc.string(), fc.constantFrom(...injections), fc.integer(), fc.boolean(), fc.constant(null), fc.object({ maxDepth: 1 }));
+  // Each field is valid four times in five, so some bodies pass and reach the store.
+  const mostly = <T>(good: fc.Arbitrary<T>) => fc.oneof({ arbitrary: good, weight: 4 }, { arbitrary: value, weight: 1 });
+  const nearValid = fc.record({
+    connectionId: mostly(fc.oneof(fc.constant(conn), fc.uuid())),
+    chat: mostly(fc.constantFrom('@release_notes', '-1001234567890', randomUUID())),
+    text: mostly(fc.oneof(fc.string({ minLength: 1, maxLength: 50 }), fc.constantFrom(...injections))),
+    parseMode: mostly(fc.constantFrom('html', 'markdown')),
+    replyTo: mostly(fc.integer({ min: 1, max: 1000 })),
+    priority: mostly(fc.constantFrom('high', 'low')),
+    silent: mostly(fc.boolean()),
+  }, { requiredKeys: ['connectionId', 'chat', 'text'] });
+  await fc.assert(fc.asyncProperty(nearValid, fc.boolean(), async (msg, asBatch) => {
+    const res = asBatch
+      ? await post('/v1/messages/batch', sub, { messages: [msg] })
+      : await post('/v1/messages', sub, msg);
+    if (res.statusCode === 202) return;
+    assert.ok(res.statusCode >= 400 && res.statusCode < 500, `${res.statusCode} ${res.payload.slice(0, 200)}`);
+    assert.type(json(res).error?.code, 'string');
+  }), { numRuns: 150 });
+  for (const bad of injections) {
+    assert.is((await get(`/v1/messages?connectionId=${encodeURIComponent(bad)}`, sub)).statusCode, 400);
+    assert.is((await get(`/v1/messages/${encodeURIComponent(bad)}`, sub)).statusCode, 404);
+  }
+  const [{ n }] = await db.sql<{ n: number }[]>`select count(*)::int as n from messages where owner = ${sub}`;
+  assert.ok(n > 0, 'some random bodies were valid and stored');
 });
 
 test.run();
