@@ -3,6 +3,7 @@
 import type postgres from 'postgres';
 import { Connection, type ConnectionOptions } from 'rabbitmq-client';
 import type { Logger } from 'winston';
+import { bus } from '../events/bus.ts';
 import { logger as defaultLogger } from '../observability/logger.ts';
 import { metrics } from '../observability/metrics.ts';
 import { queueStats } from '../store/messages.ts';
@@ -53,7 +54,7 @@ export interface DeliveryStats {
 }
 
 export interface Delivery {
-  /** call after committing new messages: the relay (or embedded consumer) runs now, not at the next poll */
+  /** runs the relay (or embedded consumer) now rather than at the next poll; acceptMessages already does it through the bus */
   notify(): void;
   /** resolves once every consumer is attached (broker) or at once (embedded) */
   ready: Promise<void>;
@@ -70,6 +71,12 @@ export function startDelivery(o: DeliveryOptions): Delivery {
   const processor = new Processor({ sql: o.sql, sender: o.sender, pacer, clock, logger: log, ...o.processor });
   const sampler = startSampler(o.sql, log, o.sampleMs ?? 5000);
   const stopTimeoutMs = o.stopTimeoutMs ?? 10_000;
+  // acceptMessages announces every new row on the bus (status queued): that is the in-process wake-up,
+  // so callers need not remember notify(). Other processes' rows are found by the poll.
+  let wake: () => void = () => undefined;
+  const unsubscribe = bus.subscribe((e) => {
+    if (e.type === 'message.status' && (e.data as { status?: string }).status === 'queued') wake();
+  });
   const bounded = async (what: string, p: Promise<unknown>) => {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), stopTimeoutMs)));
@@ -88,11 +95,13 @@ export function startDelivery(o: DeliveryOptions): Delivery {
       ...(o.claimLeaseMs !== undefined ? { leaseMs: Math.max(o.claimLeaseMs, (o.holdMs ?? 2500) + 5000) } : {}),
     });
     pg.start();
+    wake = () => pg.notify();
     return {
       notify: () => pg.notify(),
       ready: Promise.resolve(),
       stats: () => ({ mode: 'embedded', published: 0, deadLetters: 0, inFlight: processor.inFlight, outcomes: { ...processor.counts }, pacer: pacer.size() }),
       stop: once(async () => {
+        unsubscribe();
         sampler.stop();
         await bounded('embedded consumer', pg.stop());
       }),
@@ -111,6 +120,7 @@ export function startDelivery(o: DeliveryOptions): Delivery {
   const relay = new Relay({ sql: o.sql, connection, topology: t, logger: log, clock, ...(o.pollMs !== undefined ? { pollMs: o.pollMs } : {}) });
   consumer.start();
   relay.start();
+  wake = () => relay.notify();
   return {
     notify: () => relay.notify(),
     ready: consumer.ready,
@@ -120,6 +130,7 @@ export function startDelivery(o: DeliveryOptions): Delivery {
       inFlight: processor.inFlight, outcomes: { ...processor.counts }, pacer: pacer.size(),
     }),
     stop: once(async () => {
+      unsubscribe();
       sampler.stop();
       await bounded('relay', relay.stop());
       await bounded('consumers', consumer.stop());

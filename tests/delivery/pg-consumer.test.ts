@@ -123,4 +123,17 @@ test('stop() reschedules held messages instead of dropping them; the next start 
   assert.is(new Set(all).size, 5);
 });
 
+test('an accept wakes delivery at once, without waiting for the poll', async () => {
+  const { sender, delivery } = start({ pollMs: 30_000 });
+  await new Promise((r) => setTimeout(r, 200)); // past the first (empty) claim
+  const o = owner();
+  const conn = await makeConnection(db.sql, o);
+  const started = Date.now();
+  const ids = await accept(o, [{ connectionId: conn, chat: 'wake', text: 'now' }]);
+  await waitFor(final(ids), 3000, 'sent without a poll');
+  assert.ok(Date.now() - started < 3000);
+  assert.is(sender.calls.length, 1);
+  await delivery.stop();
+});
+
 test.run();
