@@ -6,7 +6,7 @@ import type { Logger } from 'winston';
 import { bus } from '../events/bus.ts';
 import { logger as defaultLogger } from '../observability/logger.ts';
 import { metrics } from '../observability/metrics.ts';
-import { queueStats } from '../store/messages.ts';
+import { queueStats, releaseParked } from '../store/messages.ts';
 import { BrokerConsumer } from './consumer.ts';
 import { Pacer } from './pacer.ts';
 import { PgConsumer } from './pg-consumer.ts';
@@ -56,6 +56,11 @@ export interface DeliveryStats {
 export interface Delivery {
   /** runs the relay (or embedded consumer) now rather than at the next poll; acceptMessages already does it through the bus */
   notify(): void;
+  /**
+   * The supervisor calls this when a connection becomes active: messages parked while it was not
+   * are due at once (else they wait out their park delay, 30 s or the breaker's retryAfter).
+   */
+  resumeConnection(connectionId: string): Promise<number>;
   /** resolves once every consumer is attached (broker) or at once (embedded) */
   ready: Promise<void>;
   stats(): DeliveryStats;
@@ -74,6 +79,11 @@ export function startDelivery(o: DeliveryOptions): Delivery {
   // acceptMessages announces every new row on the bus (status queued): that is the in-process wake-up,
   // so callers need not remember notify(). Other processes' rows are found by the poll.
   let wake: () => void = () => undefined;
+  const resumeConnection = async (connectionId: string) => {
+    const n = await releaseParked(o.sql, connectionId);
+    if (n > 0) wake();
+    return n;
+  };
   const unsubscribe = bus.subscribe((e) => {
     if (e.type === 'message.status' && (e.data as { status?: string }).status === 'queued') wake();
   });
@@ -98,6 +108,7 @@ export function startDelivery(o: DeliveryOptions): Delivery {
     wake = () => pg.notify();
     return {
       notify: () => pg.notify(),
+      resumeConnection,
       ready: Promise.resolve(),
       stats: () => ({ mode: 'embedded', published: 0, deadLetters: 0, inFlight: processor.inFlight, outcomes: { ...processor.counts }, pacer: pacer.size() }),
       stop: once(async () => {
@@ -123,6 +134,7 @@ export function startDelivery(o: DeliveryOptions): Delivery {
   wake = () => relay.notify();
   return {
     notify: () => relay.notify(),
+    resumeConnection,
     ready: consumer.ready,
     topology: t,
     stats: () => ({

@@ -157,7 +157,9 @@ export class Processor {
       return this.reschedule(row, at, e, false, seq, 'flood');
     }
     if (e?.code === 'CIRCUIT_OPEN' || e?.code === 'CONNECTION_NOT_ACTIVE') {
-      return this.reschedule(row, clock.now() + this.o.parkMs, e, false, seq, 'parked');
+      // An open breaker knows when it half-opens (retryAfter); resumeConnection() cuts either wait short.
+      const wait = e.retryAfter !== undefined ? Math.max(1000, e.retryAfter * 1000) : this.o.parkMs;
+      return this.reschedule(row, clock.now() + wait, e, false, seq, 'parked');
     }
     if (e && !e.retryable) return this.fail(row, { code: e.code, message: e.message }, target.kind, 'failed');
     // Unknown errors may carry URLs with bot tokens in their message: store and log only the class.

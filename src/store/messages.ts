@@ -177,6 +177,14 @@ function requestHash(m: MessageInput): string {
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
 }
 
+/** Which of these idempotency keys the owner has already used (their messages exist). */
+export async function usedIdempotencyKeys(sql: Sql, owner: string, keys: string[]): Promise<Set<string>> {
+  if (keys.length === 0) return new Set();
+  const rows = await sql<{ idempotency_key: string }[]>`
+    select idempotency_key from messages where owner = ${owner} and idempotency_key = any(${sql.array(keys)})`;
+  return new Set(rows.map((r) => r.idempotency_key));
+}
+
 export async function getMessage(sql: Sql, owner: string, id: string): Promise<MessageRow | undefined> {
   if (!uuidRe.test(id)) return undefined;
   const [r] = await sql<MessageRow[]>`select * from messages where id = ${id} and owner = ${owner}`;
@@ -277,6 +285,19 @@ export async function rescheduleMessage(sql: Sql, id: string, r: Reschedule): Pr
       ${r.seq === undefined ? sql`` : sql`and publish_seq = ${r.seq}`}
     returning *`;
   return row;
+}
+
+/**
+ * The connection is active again: its parked messages (waiting out CIRCUIT_OPEN or
+ * CONNECTION_NOT_ACTIVE) become due now instead of at their next park check.
+ */
+export async function releaseParked(sql: Sql, connectionId: string): Promise<number> {
+  const rows = await sql`
+    update messages set available_at = now(), publish_seq = publish_seq + 1, published_at = null, updated_at = now()
+    where connection_id = ${connectionId} and status = 'queued' and available_at > now()
+      and error->>'code' in ('CIRCUIT_OPEN', 'CONNECTION_NOT_ACTIVE')
+    returning 1`;
+  return rows.length;
 }
 
 export interface OutboxEntry { id: string; shard: number; priority: Priority; publish_seq: number }

@@ -136,4 +136,18 @@ test('an accept wakes delivery at once, without waiting for the poll', async () 
   await delivery.stop();
 });
 
+test('resumeConnection releases parked messages at once', async () => {
+  const { sender, delivery } = start({ processor: { parkMs: 60_000 } });
+  const o = owner();
+  const conn = await makeConnection(db.sql, o);
+  let active = false;
+  sender.behaviour = () => (active ? { platformMessageId: 'ok' } : new AppError('CONNECTION_NOT_ACTIVE', 'reconnecting'));
+  const ids = await accept(o, [{ connectionId: conn, chat: 'r1', text: 'a' }, { connectionId: conn, chat: 'r2', text: 'b' }]);
+  await waitFor(async () => (await db.sql`select 1 from messages where id = any(${db.sql.array(ids)}::uuid[]) and error->>'code' = 'CONNECTION_NOT_ACTIVE'`).length === 2, 5000, 'parked');
+  active = true;
+  assert.is(await delivery.resumeConnection(conn), 2);
+  await waitFor(final(ids), 3000, 'sent right after resume, not after the 60 s park');
+  await delivery.stop();
+});
+
 test.run();
