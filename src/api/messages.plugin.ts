@@ -2,7 +2,10 @@ import type { Plugin } from '@hapi/hapi';
 import Joi from 'joi';
 import type postgres from 'postgres';
 import { AppError, type ErrorCode, type ErrorDetail } from '../errors.ts';
-import { acceptMessages, getMessage, listMessages, toApiMessage, type AcceptResult, type MessageInput, type MessageStatus, type Priority } from '../store/messages.ts';
+import { getChat } from '../store/chats.ts';
+import {
+  acceptMessages, getMessage, listMessages, toApiMessage, usedIdempotencyKeys, type AcceptResult, type MessageInput, type MessageStatus, type Priority,
+} from '../store/messages.ts';
 import type { ConnectionService } from '../supervisor/types.ts';
 import { callerIn, documented, notFoundOnBadParams, uuid } from './schemas.ts';
 import { authStrategy } from './server.ts';
@@ -128,9 +131,7 @@ const internals = {
    * result even if the connection has left `active` or the chat was removed since.
    */
   async accept(o: MessagesPluginOptions, owner: string, inputs: MessageInput[], path: (i: number, field: string) => string): Promise<AcceptResult[]> {
-    const keys = inputs.flatMap((m) => (m.idempotencyKey === undefined ? [] : [m.idempotencyKey]));
-    const seen = keys.length === 0 ? new Set<string>() : new Set((await o.sql<{ idempotency_key: string }[]>`
-      select idempotency_key from messages where owner = ${owner} and idempotency_key = any(${o.sql.array(keys)})`).map((r) => r.idempotency_key));
+    const seen = await usedIdempotencyKeys(o.sql, owner, inputs.flatMap((m) => (m.idempotencyKey === undefined ? [] : [m.idempotencyKey])));
     const fresh = inputs.map((m, i) => ({ m, i })).filter(({ m }) => m.idempotencyKey === undefined || !seen.has(m.idempotencyKey));
 
     // The live status comes from the supervisor (the row's status is persisted with a debounce).
@@ -145,22 +146,21 @@ const internals = {
         inactive.map(({ m, i }) => ({ path: path(i, 'connectionId'), message: `connection is ${status.get(m.connectionId)}` })));
     }
 
-    const chatIds = [...new Set(fresh.filter(({ m }) => uuidRe.test(m.chat)).map(({ m }) => m.chat.toLowerCase()))];
-    if (chatIds.length > 0) {
-      const rows = await o.sql<{ id: string; connection_id: string; platform_chat_id: string }[]>`
-        select id::text as id, connection_id::text as connection_id, platform_chat_id from chats
-        where owner = ${owner} and id = any(${o.sql.array(chatIds)}::uuid[])`;
-      const chats = new Map(rows.map((r) => [r.id, r]));
-      const unknown: ErrorDetail[] = [];
-      for (const { m, i } of fresh) {
-        if (!uuidRe.test(m.chat)) continue;
-        // A chat id names a chat of one connection: another connection may not even see that chat.
-        const chat = chats.get(m.chat.toLowerCase());
-        if (chat && chat.connection_id === m.connectionId.toLowerCase()) m.platformChatId = chat.platform_chat_id;
-        else unknown.push({ path: path(i, 'chat'), message: 'no such chat on this connection' });
-      }
-      if (unknown.length > 0) internals.fail('NOT_FOUND', 'chat not found', unknown);
+    // A chat id names a chat of one connection (another connection may not even see that chat), so
+    // it is looked up owner- and connection-scoped; a batch names few distinct chats.
+    const byRef = fresh.filter(({ m }) => uuidRe.test(m.chat));
+    const pairs = [...new Set(byRef.map(({ m }) => `${m.connectionId} ${m.chat.toLowerCase()}`))];
+    const chats = new Map(await Promise.all(pairs.map(async (pair) => {
+      const [connectionId, chatId] = pair.split(' ') as [string, string];
+      return [pair, await getChat(o.sql, owner, connectionId, chatId)] as const;
+    })));
+    const unknown: ErrorDetail[] = [];
+    for (const { m, i } of byRef) {
+      const chat = chats.get(`${m.connectionId} ${m.chat.toLowerCase()}`);
+      if (chat) m.platformChatId = chat.platform_chat_id;
+      else unknown.push({ path: path(i, 'chat'), message: 'no such chat on this connection' });
     }
+    if (unknown.length > 0) internals.fail('NOT_FOUND', 'chat not found', unknown);
 
     const results = await acceptMessages(o.sql, owner, inputs, { actor: owner, requireActive: false });
     if (results.some((r) => !r.replay)) o.delivery.notify();
