@@ -95,12 +95,21 @@ export class BrokerConsumer {
   }
 
   private async handleDead(msg: AsyncMessage): Promise<void> {
-    this.deadLetters++;
-    metrics.deadLetters.inc();
+    if (!msg.redelivered) {
+      this.deadLetters++;
+      metrics.deadLetters.inc();
+    }
     const id = idOf(msg);
     const death = (msg.headers?.['x-death'] as { reason?: string; count?: number }[] | undefined)?.[0];
     this.o.logger.error('message dead-lettered', { messageId: id, reason: death?.reason ?? msg.headers?.['x-first-death-reason'] });
-    if (id) await this.o.processor.deadLettered(id);
+    if (!id) return;
+    try {
+      await this.o.processor.deadLettered(id);
+    } catch (err) {
+      // The dead-letter queue has no delivery limit: the copy stays until the row is updated.
+      await this.clock.sleep(this.o.requeueDelayMs ?? 1000);
+      throw err;
+    }
   }
 }
 

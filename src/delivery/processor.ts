@@ -132,7 +132,7 @@ export class Processor {
     const started = clock.now();
     try {
       const { platformMessageId } = await sender.send(toOutbound(sending));
-      const sent = await markSent(sql, row.id, platformMessageId);
+      const sent = await this.recordSent(row.id, platformMessageId);
       if (!sent) {
         logger.warn('message was sent but its row had moved on', { messageId: row.id });
         return 'sent';
@@ -143,6 +143,20 @@ export class Processor {
       return 'sent';
     } catch (err) {
       return this.onError(sending, target, err, clock.now() - started);
+    }
+  }
+
+  // The platform has the message: losing this write would turn a bot message into "outcome
+  // unknown" on redelivery, so it is retried for ~6 s (0.2 · 2^n) before the error propagates.
+  private async recordSent(id: string, platformMessageId: string): Promise<MessageRow | undefined> {
+    for (let n = 0; ; n++) {
+      try {
+        return await markSent(this.o.sql, id, platformMessageId);
+      } catch (err) {
+        if (n >= 4) throw err;
+        this.o.logger.warn('could not record a sent message yet; retrying', { messageId: id, error: (err as Error).message });
+        await this.o.clock.sleep(200 * 2 ** n);
+      }
     }
   }
 
