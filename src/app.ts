@@ -126,7 +126,7 @@ export async function startApp(config: Config): Promise<App> {
       { plugin: adminPlugin, options: deps },
       { plugin: consolePlugin, options: {} },
     ]);
-    await extraPlugins(server, { sql: db.sql, connections: supervisor, delivery, config });
+    closers.push(await extraPlugins(server, { sql: db.sql, connections: supervisor, delivery, config, logger: log }));
 
     const retention: RetentionRunner = startRetention({ sql: db.sql, days: config.retentionDays, logger: log });
     closers.push(() => retention.stop());

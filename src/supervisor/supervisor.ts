@@ -72,6 +72,8 @@ interface Runtime {
   halfOpenTimer?: NodeJS.Timeout;
   persisting?: Promise<void>;
   stopping: boolean;
+  /** Included in the per-state counts. */
+  counted?: boolean;
 }
 
 const versionOf = (kind: 'user' | 'bot') => (kind === 'user' ? ACCOUNT_VERSION : BOT_VERSION);
@@ -83,6 +85,7 @@ export class Supervisor implements ConnectionService, MessageSender {
   readonly #registry = new Map<string, Runtime>();
   readonly #bySession = new Map<string, Runtime>();
   readonly #budget: MemoryBudget;
+  readonly #counts = new Map<string, number>();
   #memoryTimer?: NodeJS.Timeout;
   #stopped = false;
 
@@ -103,9 +106,11 @@ export class Supervisor implements ConnectionService, MessageSender {
     const shards = this.#o.ownedShards ?? Array.from({ length: this.#o.shards }, (_, i) => i);
     const rows = await listRunnable(this.#o.sql, shards);
     for (const row of rows) this.#run(row, row.snapshot && row.machine_version === versionOf(row.kind) ? row.snapshot : undefined);
-    this.#memoryTimer = setInterval(() => this.#checkMemory(), this.#o.memoryCheckMs ?? 5000);
+    this.#memoryTimer = setInterval(() => {
+      this.#checkMemory();
+      this.#exportBreakers();
+    }, this.#o.memoryCheckMs ?? 5000);
     this.#memoryTimer.unref();
-    this.#exportCounts();
     this.#log.info('supervisor started', { connections: rows.length });
     return rows.length;
   }
@@ -385,6 +390,13 @@ export class Supervisor implements ConnectionService, MessageSender {
     const snap = s as Snapshot<unknown> & { value: unknown; context: MachineContext; hasTag(t: string): boolean; matches(v: unknown): boolean };
     const status = topLevelState(snap) as Status;
     if (status !== 'awaiting-2fa' || !snap.hasTag('busy') && !snap.matches({ 'awaiting-2fa': 'wait' })) rt.driver.setPassword(undefined);
+    if (!rt.counted) {
+      this.#count(rt, status, 1);
+      rt.counted = true;
+    } else if (status !== rt.status) {
+      this.#count(rt, rt.status, -1);
+      this.#count(rt, status, 1);
+    }
     if (status !== rt.status) {
       const now = Date.now();
       if (rt.status === 'active' && rt.activeSince !== undefined) {
@@ -397,7 +409,6 @@ export class Supervisor implements ConnectionService, MessageSender {
       rt.status = status;
       rt.statusSince = now;
       this.#persist(rt, 0);
-      this.#exportCounts();
       bus.publish({ type: 'connection.status', owner: rt.owner, at: new Date(now).toISOString(), data: this.#view(rt) });
     } else {
       this.#persist(rt, this.#o.persistDebounceMs ?? 50);
@@ -460,7 +471,8 @@ export class Supervisor implements ConnectionService, MessageSender {
     this.#registry.delete(rt.id);
     this.#bySession.delete(rt.actor.sessionId);
     this.#budget.forget(rt.id);
-    this.#exportCounts();
+    if (rt.counted) this.#count(rt, rt.status, -1);
+    rt.counted = false;
   }
 
   #newBreaker(rt: Runtime): ConnectionBreaker {
@@ -518,21 +530,21 @@ export class Supervisor implements ConnectionService, MessageSender {
     metrics.actorRestarts.inc({ kind: rt.kind, reason });
   }
 
-  #exportCounts(): void {
-    const counts = new Map<string, number>();
-    let breakers = { closed: 0, open: 0, 'half-open': 0, isolated: 0 };
-    for (const rt of this.#registry.values()) {
-      const key = `${rt.status}|${rt.kind}`;
-      counts.set(key, (counts.get(key) ?? 0) + 1);
-      breakers = { ...breakers, [breakerStateName(rt.breaker.policy.state)]: breakers[breakerStateName(rt.breaker.policy.state)] + 1 };
-    }
-    metrics.connectionsByState.reset();
-    for (const kind of ['user', 'bot']) {
-      for (const state of ['connecting', 'awaiting-code', 'awaiting-qr', 'awaiting-2fa', 'active', 'error', 'stopped']) {
-        metrics.connectionsByState.set({ state, kind }, counts.get(`${state}|${kind}`) ?? 0);
-      }
-      metrics.sessionsActive.set({ kind }, counts.get(`active|${kind}`) ?? 0);
-    }
+  // Per-state counts move by one on each status change: O(1), where a full recount on every
+  // change would be O(N²) over a 10,000-account restart.
+  #count(rt: Runtime, status: Status | undefined, delta: number): void {
+    if (!status) return;
+    const key = `${status}|${rt.kind}`;
+    const n = (this.#counts.get(key) ?? 0) + delta;
+    this.#counts.set(key, n);
+    metrics.connectionsByState.set({ state: status, kind: rt.kind }, n);
+    if (status === 'active') metrics.sessionsActive.set({ kind: rt.kind }, n);
+  }
+
+  // Breaker states change without a status change (half-open probes): sampled with the memory check.
+  #exportBreakers(): void {
+    const breakers: Record<string, number> = { closed: 0, open: 0, 'half-open': 0, isolated: 0 };
+    for (const rt of this.#registry.values()) breakers[breakerStateName(rt.breaker.policy.state)]!++;
     for (const [state, n] of Object.entries(breakers)) metrics.breakerState.set({ state }, n);
   }
 

@@ -5,7 +5,7 @@ import { mintToken } from '../../src/auth/token.ts';
 import { loadConfig } from '../../src/config.ts';
 import { startEmulator } from '../emulator/index.ts';
 
-const phone = '+447700900123';
+const phone = '+12015550123'; // a valid US number format: the API checks numbers with libphonenumber's full metadata
 const password = 'demo-2fa-password';
 
 const emu = await startEmulator();

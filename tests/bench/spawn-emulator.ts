@@ -1,0 +1,41 @@
+// Starts the emulator in its own process (so its CPU never counts against the daemon's) and
+// returns the addresses from its ready line.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+
+export interface EmulatorProcess { mtproto: string; botApi: string; control: string; serverKeys: string; proc: ChildProcess; stop(): Promise<void> }
+
+export async function spawnEmulator(): Promise<EmulatorProcess> {
+  const proc = spawn(process.execPath, ['--max-old-space-size=4096', '--import', 'tsx', 'tests/emulator/main.ts'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = (await once(createInterface({ input: proc.stdout! }), 'line')) as [string];
+  const ready = JSON.parse(line) as Omit<EmulatorProcess, 'proc' | 'stop'>;
+  return {
+    ...ready, proc,
+    async stop() {
+      proc.kill('SIGTERM');
+      await once(proc, 'exit');
+    },
+  };
+}
+
+export async function control<T>(base: string, method: string, path: string, body?: unknown): Promise<T> {
+  const res = await fetch(base + path, {
+    method, ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+  });
+  if (!res.ok) throw new Error(`emulator ${method} ${path}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+export async function pool<T>(items: T[], width: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      await fn(items[i]!, i);
+    }
+  }));
+}
+
+export const percentile = (sorted: number[], p: number): number =>
+  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
