@@ -5,7 +5,7 @@ import { AppError } from '../../src/errors.ts';
 import { bus, type LiveEvent } from '../../src/events/bus.ts';
 import {
   acceptMessages, claimDue, getMessage, listMessages, listUnpublished, markFailed, markPublished, markSending, markSent,
-  rescheduleMessage, toApiMessage,
+  rescheduleMessage, toApiMessage, usedIdempotencyKeys,
 } from '../../src/store/messages.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { makeConnection } from '../delivery/fixtures.ts';
@@ -40,6 +40,14 @@ test('same idempotency key and body twice → one row, second flagged replay', a
   const conn2 = await makeConnection(db.sql, other);
   const [c] = await acceptMessages(db.sql, other, [{ ...input, connectionId: conn2 }], { actor: other });
   assert.is(c!.replay, false);
+});
+
+test('usedIdempotencyKeys: owner-scoped', async () => {
+  const owner = `o-${randomUUID()}`;
+  const conn = await makeConnection(db.sql, owner);
+  await acceptMessages(db.sql, owner, [{ connectionId: conn, chat: '1', text: 't', idempotencyKey: 'used' }], { actor: owner });
+  assert.equal([...await usedIdempotencyKeys(db.sql, owner, ['used', 'fresh'])], ['used']);
+  assert.is((await usedIdempotencyKeys(db.sql, `o-${randomUUID()}`, ['used'])).size, 0);
 });
 
 test('concurrent requests with one key store one row', async () => {
