@@ -13,6 +13,7 @@ import { FullFrameDecoder, FullFrameEncoder } from './mtproto/framing.ts';
 import { ID, gzipPacked, rpcResult, unpackGzip } from './mtproto/tl.ts';
 import { startEmulator, type Emulator } from './index.ts';
 import { connected, destroyAll, withTimeout } from './support/gramjs.ts';
+import { RawClient } from './support/raw-client.ts';
 
 // Protocol pieces checked against GramJS's own implementations, and wire behaviour over raw TCP.
 
@@ -119,6 +120,28 @@ test('a large answer (50 dialogs, gzip-packed by the server) is read by GramJS',
   const { client } = await connected(emu, await emu.createSession(p));
   const dialogs = await withTimeout(client.getDialogs({ limit: 100 }));
   assert.is(dialogs.filter((d) => d.title?.startsWith('Group number')).length, 50);
+});
+
+test('ping and ping_delay_disconnect answer pong with the same ping_id', async () => {
+  const p = '+447700644444';
+  await emu.createUser({ phone: p });
+  const { client } = await connected(emu, await emu.createSession(p));
+  const pingId = (await import('telegram')).helpers.generateRandomLong();
+  const pong = (await withTimeout(client.invoke(new Api.Ping({ pingId })))) as Api.Pong;
+  assert.instance(pong, Api.Pong);
+  assert.is(pong.pingId.toString(), pingId.toString());
+  const sender = (client as unknown as { _sender: { send(r: unknown): Promise<Api.Pong> } })._sender;
+  const delayed = await withTimeout(sender.send(new Api.PingDelayDisconnect({ pingId, disconnectDelay: 75 })));
+  assert.is(delayed.pingId.toString(), pingId.toString());
+});
+
+test("the benchmark's raw MTProto client gets real answers (salt learnt, rpc_result matched)", async () => {
+  const p = '+447700633333';
+  await emu.createUser({ phone: p });
+  const raw = await RawClient.open(await emu.createSession(p), emu.host, emu.mtprotoPort);
+  const answer = await withTimeout(raw.call(new Api.updates.GetState().getBytes()));
+  assert.is(answer.readUInt32LE(0), Api.updates.State.CONSTRUCTOR_ID);
+  raw.close();
 });
 
 test.run();

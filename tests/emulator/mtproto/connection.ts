@@ -9,7 +9,7 @@ import { FullFrameDecoder, FullFrameEncoder } from './framing.ts';
 import { Handshake } from './handshake.ts';
 import { methods, publicMethods, type MethodContext } from './methods/index.ts';
 import type { MtprotoServer } from './server.ts';
-import { ID, big, container, parseContainer, rpcError, rpcResult, serialiseAnswer, unpackGzip, type OutMessage } from './tl.ts';
+import { ID, big, container, native, parseContainer, rpcError, rpcResult, serialiseAnswer, unpackGzip, type OutMessage } from './tl.ts';
 
 // One client TCP connection: TCP-full framing, the plain DH handshake, then MTProto 2.0 sessions
 // (salts, new_session_created, containers, gzip, acks, pings) and RPC dispatch. Packets are
@@ -21,6 +21,18 @@ const MSG_ID_PAST_S = 300;
 const MSG_ID_FUTURE_S = 30;
 
 const wrappers = [Api.InvokeWithLayer, Api.InitConnection, Api.InvokeWithoutUpdates, Api.InvokeAfterMsg, Api.InvokeAfterMsgs];
+
+/**
+ * pong#347773c5 msg_id:long ping_id:long, by hand: every GramJS client pings every 9 s, and
+ * GramJS's getBytes() writes longs through eight big-integer shifts each.
+ */
+function pong(msgId: bigint, pingId: bigint): Buffer {
+  const b = Buffer.allocUnsafe(20);
+  b.writeUInt32LE(Api.Pong.CONSTRUCTOR_ID, 0);
+  b.writeBigInt64LE(msgId, 4);
+  b.writeBigInt64LE(BigInt.asIntN(64, pingId), 12);
+  return b;
+}
 
 export class MtprotoConnection {
   authKey?: AuthKeyRec;
@@ -153,7 +165,7 @@ export class MtprotoConnection {
       case ID.pingDelayDisconnect: {
         const ping = new ServerReader(body).tgReadObject() as Api.Ping | Api.PingDelayDisconnect;
         if (ping instanceof Api.PingDelayDisconnect) this.armDisconnect(ping.disconnectDelay);
-        out.push(this.message(new Api.Pong({ msgId: big(msgId), pingId: ping.pingId }).getBytes(), false, true));
+        out.push(this.message(pong(msgId, native(ping.pingId)), false, true));
         return;
       }
       default:

@@ -14,7 +14,7 @@ const sha256 = (a: Buffer, b: Buffer, c?: Buffer): Buffer => {
   return h.digest();
 };
 
-function keyIv(authKey: Buffer, msgKey: Buffer, x: 0 | 8): { key: Buffer; iv: Buffer } {
+export function keyIv(authKey: Buffer, msgKey: Buffer, x: 0 | 8): { key: Buffer; iv: Buffer } {
   const a = sha256(msgKey, authKey.subarray(x, x + 36));
   const b = sha256(authKey.subarray(40 + x, 76 + x), msgKey);
   return {

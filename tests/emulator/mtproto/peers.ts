@@ -97,16 +97,30 @@ export function incomingUpdate(world: World, m: MessageRec, viewer: UserRec): Ap
   return new Api.Updates({ updates: [update], users, chats, date, seq: 0 });
 }
 
-/** messages.sendMessage's answer for the sender, as Telegram shapes it per chat type. */
-export function sentUpdates(world: World, m: MessageRec, sender: UserRec, randomId: bigint): Api.TypeUpdates {
-  if (m.peer.type === 'user') {
-    return new Api.UpdateShortSentMessage({ out: true, id: m.id, pts: ptsIn(sender, m), ptsCount: 1, date: m.date });
-  }
+/**
+ * updateShortSentMessage#9015e101 flags:# out:flags.1?true id:int pts:int pts_count:int date:int, written
+ * by hand: it answers every private sendMessage, and GramJS's generic getBytes() (validation, flag
+ * discovery) cost ~40 µs of the ~140 µs the DC spends per send.
+ */
+function shortSent(id: number, pts: number, date: number): Buffer {
+  const b = Buffer.allocUnsafe(24);
+  b.writeUInt32LE(Api.UpdateShortSentMessage.CONSTRUCTOR_ID, 0);
+  b.writeUInt32LE(1 << 1, 4);
+  b.writeInt32LE(id, 8);
+  b.writeInt32LE(pts, 12);
+  b.writeInt32LE(1, 16);
+  b.writeInt32LE(date, 20);
+  return b;
+}
+
+/** messages.sendMessage's answer for the sender, as Telegram shapes it per chat type (serialised). */
+export function sentUpdates(world: World, m: MessageRec, sender: UserRec, randomId: bigint): Buffer {
+  if (m.peer.type === 'user') return shortSent(m.id, ptsIn(sender, m), m.date);
   const update = m.peer.chat.kind === 'group'
     ? new Api.UpdateNewMessage({ message: apiMessage(m, sender.id), pts: ptsIn(sender, m), ptsCount: 1 })
     : new Api.UpdateNewChannelMessage({ message: apiMessage(m, sender.id), pts: m.peer.chat.pts, ptsCount: 1 });
   const { users, chats } = entitiesOf(world, m, sender.id);
   return new Api.Updates({
     updates: [new Api.UpdateMessageID({ id: m.id, randomId: big(randomId) }), update], users, chats, date: m.date, seq: 0,
-  });
+  }).getBytes();
 }
