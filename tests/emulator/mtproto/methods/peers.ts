@@ -55,7 +55,9 @@ function participant(chat: ChatRec, userId: number, viewerId: number): Api.TypeC
   if (m.role === 'admin') {
     const creator = [...chat.members.values()].find((x) => x.role === 'creator');
     return new Api.ChannelParticipantAdmin({
-      userId: big(userId), self: userId === viewerId, promotedBy: big(creator?.id ?? userId), date: m.date,
+      // In layer 198 `self` and `inviter_id` share flags.1: self without inviter_id misaligns the reader.
+      userId: big(userId), self: userId === viewerId, ...(userId === viewerId ? { inviterId: big(creator?.id ?? userId) } : {}),
+      promotedBy: big(creator?.id ?? userId), date: m.date,
       adminRights: apiAdminRights('admin', m.rights),
     });
   }
