@@ -5,6 +5,7 @@ import type { Config } from './config.ts';
 import { openKeyring, type Keyring } from './crypto/keyring.ts';
 import { rewrapAll } from './crypto/rewrap.ts';
 import { startDelivery, type Delivery } from './delivery/delivery.ts';
+import { bus } from './events/bus.ts';
 import { adminPlugin } from './api/admin.plugin.ts';
 import { auditPlugin } from './api/audit.plugin.ts';
 import { chatsPlugin } from './api/chats.plugin.ts';
@@ -99,6 +100,13 @@ export async function startApp(config: Config): Promise<App> {
       ...(amqpTls ? { amqpOptions: amqpTls } : {}),
     });
     closers.push(() => delivery.stop());
+    // Messages parked while a connection was down are due the moment it is active again.
+    const unsubscribe = bus.subscribe((event) => {
+      if (event.type !== 'connection.status') return;
+      const c = event.data as { id: string; status: string };
+      if (c.status === 'active') void delivery.resumeConnection(c.id).catch((err) => log.warn('resume failed', { connectionId: c.id, error: (err as Error).message }));
+    });
+    closers.push(async () => unsubscribe());
 
     const server = await createServer({
       port: config.port,

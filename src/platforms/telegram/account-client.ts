@@ -234,11 +234,17 @@ export class AccountClient {
   /** Sends text; `randomId` derived from our message id makes Telegram drop a repeated send. */
   async sendMessage(peer: Api.TypeEntityLike, text: string, randomId: bigint, opts: { silent?: boolean; replyTo?: number; html?: boolean } = {}): Promise<string> {
     const input = await this.#client.getInputEntity(peer);
-    const updates = await this.invoke(new Api.messages.SendMessage({
-      peer: input, message: text, randomId: BigInt(randomId) as never, silent: opts.silent ?? false, noWebpage: true,
-      ...(opts.replyTo ? { replyTo: new Api.InputReplyToMessage({ replyToMsgId: opts.replyTo }) } : {}),
-    }), 'messages.sendMessage');
-    return String(idOfSent(updates) ?? '');
+    try {
+      const updates = await this.invoke(new Api.messages.SendMessage({
+        peer: input, message: text, randomId: BigInt(randomId) as never, silent: opts.silent ?? false, noWebpage: true,
+        ...(opts.replyTo ? { replyTo: new Api.InputReplyToMessage({ replyToMsgId: opts.replyTo }) } : {}),
+      }), 'messages.sendMessage');
+      return String(idOfSent(updates) ?? '');
+    } catch (err) {
+      // Telegram already has a message with this random_id: an earlier attempt got through.
+      if (err instanceof AppError && (err.cause as { errorMessage?: string } | undefined)?.errorMessage === 'RANDOM_ID_DUPLICATE') return '';
+      throw err;
+    }
   }
 
   get client(): TelegramClient { return this.#client; }
