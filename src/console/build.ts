@@ -1,10 +1,10 @@
 // Builds the web console into src/console/dist: app.js (one ES module bundled by esbuild, no
 // runtime dependencies), styles.css and index.html. Runs offline. Usage:
 //   npx tsx src/console/build.ts             always build
-//   npx tsx src/console/build.ts --if-missing  build only when dist/index.html is absent (prestart/pretest)
+//   npx tsx src/console/build.ts --if-stale  only when dist is missing or older than a source (prestart/pretest)
 import { build } from 'esbuild';
 import { copyFile, mkdir, rm } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 
@@ -34,9 +34,21 @@ export const buildConsole = async ({ outdir = defaultConsoleDir, minify = true }
   return outdir;
 };
 
+// The newest source against the oldest output: a console edited since the last build is rebuilt,
+// so `npm start` never serves yesterday's bundle.
+export const consoleIsStale = (outdir: string = defaultConsoleDir): boolean => {
+  const mtime = (p: string): number => statSync(p, { throwIfNoEntry: false })?.mtimeMs ?? 0;
+  const built = Math.min(...['index.html', 'app.js', 'styles.css'].map((f) => mtime(join(outdir, f))));
+  if (built === 0) return true;
+  const walk = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
+  const sources = [join(here, 'index.html'), join(here, 'styles.css'), join(here, 'build.ts'), ...walk(join(here, 'app'))];
+  return sources.some((s) => mtime(s) > built);
+};
+
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const ifMissing = process.argv.includes('--if-missing');
-  if (ifMissing && existsSync(join(defaultConsoleDir, 'index.html'))) process.exit(0);
+  // --if-missing is the older spelling of --if-stale.
+  if ((process.argv.includes('--if-stale') || process.argv.includes('--if-missing')) && !consoleIsStale()) process.exit(0);
   const started = Date.now();
   await buildConsole();
   console.log(`console built into ${defaultConsoleDir} in ${Date.now() - started} ms`);
