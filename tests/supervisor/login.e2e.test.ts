@@ -1,6 +1,7 @@
 // End-to-end through the supervisor: GramJS over real sockets to the emulator, real Postgres.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { registry } from '../../src/observability/metrics.ts';
 import { newPhone, startStack, until, type Stack } from '../helpers/stack.ts';
 
 let s: Stack;
@@ -28,6 +29,12 @@ test('phone login: connecting → awaiting-code → code → active, session sto
   await until(async () => (await s.db.sql`select status from connections where id = ${created.id}`)[0]?.status === 'active', 'row active');
   const [row] = await s.db.sql`select snapshot::text as snap from connections where id = ${created.id}`;
   assert.not.match(row!.snap, code, 'the used code is not kept in the snapshot');
+  const gauge = (await registry.getSingleMetric('telegram_sessions_active')!.get()).values.find((v) => v.labels.kind === 'user');
+  assert.ok(gauge && gauge.value >= 1, 'telegram_sessions_active counts the account');
+  const byState = (await registry.getSingleMetric('integration_connections')!.get()).values;
+  assert.ok(byState.some((v) => v.labels.state === 'active' && v.labels.kind === 'user' && v.value >= 1));
+  const latency = await registry.getSingleMetricAsString('telegram_api_latency_seconds');
+  assert.match(latency, /method="auth.signIn"/);
 });
 
 test('wrong code → TG_CODE_INVALID and still awaiting-code; other owner → NOT_FOUND', async () => {
