@@ -79,10 +79,10 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     mtprotoPort: 0, botApiPort: 0, controlPort: 0, world,
     createUser: async (input) => ({ userId: (await world.createUser(input)).id }),
     lastCode: (phone) => {
-      const code = world.lastCode(phone);
+      const code = world.login.lastCode(phone);
       return code === undefined ? undefined : { code, type: 'app' };
     },
-    acceptQr: (token, phone) => world.acceptQr(token, phone),
+    acceptQr: (token, phone) => world.login.acceptQr(token, phone),
     createBot: (input) => {
       const bot = world.createBot(input);
       return { botId: bot.id, token: bot.token };

@@ -40,6 +40,7 @@ export class Faults {
 
   /** True when new connections (for this account, or any when undefined and the fault is global) are refused. */
   refuses(accountId: number | undefined, globalOnly = false): boolean {
+    if (this.armed.length === 0) return false; // checked on every packet: no allocation when nothing is armed
     const now = this.clock.now();
     this.armed = this.armed.filter((f) => f.until > now);
     return this.armed.some((f) => f.type === 'refuse-connections' && (globalOnly ? f.accountId === undefined : applies(f, accountId)));

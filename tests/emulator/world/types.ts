@@ -13,6 +13,10 @@ export class TgError extends Error {
   }
 }
 
+/** "+44 7700 900123" → "447700900123": Telegram keys accounts by the digits. */
+export const normalizePhone = (phone: string): string => phone.replace(/[\s()+-]/g, '');
+export const validPhone = (digits: string): boolean => /^\d{7,15}$/.test(digits);
+
 export const floodWait = (seconds: number): TgError => new TgError(420, `FLOOD_WAIT_${seconds}`, seconds);
 
 export interface UserRec {

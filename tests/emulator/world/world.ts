@@ -1,9 +1,10 @@
 import { createHash, randomBytes, randomInt } from 'node:crypto';
-import { checkProof, createVerifier, startChallenge } from '../crypto/srp.ts';
+import { createVerifier } from '../crypto/srp.ts';
 import { Faults } from './faults.ts';
+import { Logins } from './login.ts';
 import { SlidingWindows, waitSeconds } from './flood.ts';
 import {
-  TgError, floodWait, type Account, type AuthKeyRec, type BotRec, type ChatKind, type ChatRec, type Clock,
+  TgError, floodWait, normalizePhone, validPhone, type Account, type AuthKeyRec, type BotRec, type ChatKind, type ChatRec, type Clock,
   type MemberRec, type MessageRec, type PeerRef, type Rights, type Role, type Stats, type UserRec, type WorldEvent,
 } from './types.ts';
 
@@ -35,14 +36,11 @@ export interface NewChat { type: ChatKind; title: string; username?: string; mem
 export interface Incoming { to: string | number; fromUserId: number; chatId?: number; text: string }
 export interface DeliveredView { id: number; chatId: number; fromId: number; text: string; date: number; randomId: string | null }
 
-const LOGIN_TOKEN_TTL_S = 30; // Telegram's QR login tokens live ~30 s
 const BOX_CAP = 1000; // getDifference depth kept per user
 const BOT_QUEUE_CAP = 10_000;
 const DEDUPE_CAP = 200_000; // random_ids remembered (FIFO)
 const CHANNEL_ID_BASE = 1_000_000_000_000; // Bot API: -100… = -(1e12 + channel id)
 
-export const normalizePhone = (phone: string): string => phone.replace(/[\s()+-]/g, '');
-const validPhone = (digits: string) => /^\d{7,15}$/.test(digits);
 const randomHash = () => randomBytes(8).readBigInt64LE(0);
 
 export function botApiChatId(chat: ChatRec): number {
@@ -58,6 +56,7 @@ export class World {
   readonly chats = new Map<number, ChatRec>();
   readonly authKeys = new Map<bigint, AuthKeyRec>();
   readonly counters = { duplicateAuthKeyUse: 0, delivered: 0, floodWaitsServed: 0, handshakes: 0 };
+  readonly login: Logins;
   /** Filled in by the MTProto server: live TCP connections. */
   connectionCount: () => number = () => 0;
   private readonly maxMessages: number;
@@ -65,7 +64,6 @@ export class World {
   private byPhone = new Map<string, UserRec>();
   private byUsername = new Map<string, Account | ChatRec>();
   private byToken = new Map<string, BotRec>();
-  private lastCodes = new Map<string, string>();
   private dedupe = new Map<string, MessageRec>();
   private windows = new SlidingWindows();
   private listeners = new Set<(e: WorldEvent) => void>();
@@ -81,6 +79,10 @@ export class World {
     this.codeTtlMs = opts.codeTtlMs ?? 5 * 60_000;
     this.limits = { perChatPerSecond: 1, perGroupPerMinute: 20, perBotPerSecond: 30, ...opts.limits };
     this.maxMessages = opts.maxMessages ?? 1_000_000;
+    this.login = new Logins({
+      clock: this.clock, codeTtlMs: this.codeTtlMs, authKeys: this.authKeys,
+      userByPhone: (phone) => this.userByPhone(phone), account: (id) => this.accounts.get(id), emit: (e) => this.emit(e),
+    });
   }
 
   on(listener: (e: WorldEvent) => void): () => void {
@@ -190,7 +192,7 @@ export class World {
     return named && 'kind' in named && (named.kind === 'user' || named.kind === 'bot') ? named : undefined;
   }
 
-  // ---- auth keys and login ----
+  // ---- auth keys (login steps live in login.ts) ----
 
   registerAuthKey(key: Buffer, userId?: number): AuthKeyRec {
     const id = createHash('sha1').update(key).digest().readBigUInt64LE(12);
@@ -204,104 +206,6 @@ export class World {
     const user = rec.userId !== undefined && !rec.revoked ? this.accounts.get(rec.userId) : undefined;
     if (!user || user.kind !== 'user') throw new TgError(401, 'AUTH_KEY_UNREGISTERED');
     return user;
-  }
-
-  sendCode(rec: AuthKeyRec, phone: string): string {
-    const digits = normalizePhone(phone);
-    // The emulator has no sign-up: only numbers created through the control API exist.
-    if (!validPhone(digits) || !this.byPhone.has(digits)) throw new TgError(400, 'PHONE_NUMBER_INVALID');
-    const code = String(randomInt(10_000, 100_000));
-    const hash = randomBytes(9).toString('hex');
-    rec.login = { phone: digits, hash, code, expiresAt: this.clock.now() + this.codeTtlMs };
-    this.lastCodes.set(digits, code);
-    return hash;
-  }
-
-  lastCode(phone: string): string | undefined {
-    return this.lastCodes.get(normalizePhone(phone));
-  }
-
-  signIn(rec: AuthKeyRec, phone: string, hash: string, code: string): UserRec {
-    const login = rec.login;
-    if (!code) throw new TgError(400, 'PHONE_CODE_EMPTY');
-    // The code belongs to the key that asked for it: another client cannot finish the login.
-    if (!login || login.hash !== hash || login.phone !== normalizePhone(phone)) throw new TgError(400, 'PHONE_CODE_EXPIRED');
-    if (this.clock.now() > login.expiresAt) {
-      rec.login = undefined;
-      throw new TgError(400, 'PHONE_CODE_EXPIRED');
-    }
-    if (login.code !== code) throw new TgError(400, 'PHONE_CODE_INVALID');
-    rec.login = undefined;
-    return this.completeLogin(rec, this.byPhone.get(login.phone)!);
-  }
-
-  private completeLogin(rec: AuthKeyRec, user: UserRec): UserRec {
-    if (user.srp) {
-      rec.passwordUserId = user.id;
-      throw new TgError(401, 'SESSION_PASSWORD_NEEDED');
-    }
-    rec.userId = user.id;
-    rec.passwordUserId = undefined;
-    return user;
-  }
-
-  /** account.getPassword: the user whose password is due (pending login or logged in) and a fresh SRP challenge. */
-  passwordState(rec: AuthKeyRec): { user?: UserRec; challenge?: ReturnType<typeof startChallenge> } {
-    const id = rec.passwordUserId ?? (rec.revoked ? undefined : rec.userId);
-    const user = id === undefined ? undefined : this.accounts.get(id);
-    if (!user || user.kind !== 'user' || !user.srp) return { user: user?.kind === 'user' ? user : undefined };
-    rec.srp = startChallenge(user.srp);
-    return { user, challenge: rec.srp };
-  }
-
-  checkPassword(rec: AuthKeyRec, srpId: bigint, A: Buffer, M1: Buffer): UserRec {
-    const user = rec.passwordUserId === undefined ? undefined : this.accounts.get(rec.passwordUserId);
-    if (!user || user.kind !== 'user' || !user.srp) throw new TgError(400, 'PASSWORD_HASH_INVALID');
-    if (!rec.srp || rec.srp.srpId !== srpId) throw new TgError(400, 'SRP_ID_INVALID');
-    const ok = checkProof(user.srp, rec.srp, A, M1);
-    rec.srp = undefined; // one proof per challenge, like Telegram
-    if (!ok) throw new TgError(400, 'PASSWORD_HASH_INVALID');
-    rec.userId = user.id;
-    rec.passwordUserId = undefined;
-    return user;
-  }
-
-  /** auth.exportLoginToken: a token to show as QR, or the login once a device accepted it. */
-  exportLoginToken(rec: AuthKeyRec): { token: Buffer; expires: number } | { user: UserRec } {
-    const qr = rec.qr;
-    if (qr?.acceptedBy !== undefined) {
-      rec.qr = undefined;
-      return { user: this.completeLogin(rec, this.accounts.get(qr.acceptedBy) as UserRec) };
-    }
-    if (!qr || qr.expiresAt <= this.clock.now()) {
-      rec.qr = { token: randomBytes(32), expiresAt: this.clock.now() + LOGIN_TOKEN_TTL_S * 1000 };
-    }
-    return { token: rec.qr!.token, expires: Math.floor(rec.qr!.expiresAt / 1000) };
-  }
-
-  importLoginToken(rec: AuthKeyRec, token: Buffer): { user: UserRec } {
-    if (!rec.qr || !rec.qr.token.equals(token)) throw new TgError(400, 'AUTH_TOKEN_INVALID');
-    if (rec.qr.acceptedBy === undefined) throw new TgError(400, 'AUTH_TOKEN_INVALID');
-    const r = this.exportLoginToken(rec);
-    if (!('user' in r)) throw new TgError(400, 'AUTH_TOKEN_INVALID');
-    return r;
-  }
-
-  /** A logged-in device of `phone` scans the QR: the waiting client gets updateLoginToken. */
-  acceptQr(tokenB64url: string, phone: string): void {
-    const user = this.userByPhone(phone);
-    if (!user) throw new TgError(404, 'PHONE_NUMBER_INVALID');
-    const token = Buffer.from(tokenB64url, 'base64url');
-    const rec = [...this.authKeys.values()].find((k) => k.qr?.token.equals(token));
-    if (!rec || !rec.qr) throw new TgError(404, 'AUTH_TOKEN_INVALID');
-    if (rec.qr.expiresAt <= this.clock.now()) throw new TgError(400, 'AUTH_TOKEN_EXPIRED');
-    rec.qr.acceptedBy = user.id;
-    this.emit({ type: 'login-token', authKeyId: rec.id });
-  }
-
-  logOut(rec: AuthKeyRec): void {
-    rec.userId = undefined;
-    rec.passwordUserId = undefined;
   }
 
   // ---- faults ----
@@ -438,8 +342,9 @@ export class World {
 
   reset(): void {
     this.emit({ type: 'drop' });
-    for (const map of [this.accounts, this.chats, this.authKeys, this.byPhone, this.byUsername, this.byToken, this.lastCodes, this.dedupe]) map.clear();
+    for (const map of [this.accounts, this.chats, this.authKeys, this.byPhone, this.byUsername, this.byToken, this.dedupe]) map.clear();
     this.messages = [];
+    this.login.clear();
     this.windows.clear();
     this.faults.clear();
     Object.assign(this.counters, { duplicateAuthKeyUse: 0, delivered: 0, floodWaitsServed: 0, handshakes: 0 });

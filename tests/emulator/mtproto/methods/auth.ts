@@ -14,20 +14,20 @@ const srpAlgo = (salt1: Buffer, salt2: Buffer) =>
   new Api.PasswordKdfAlgoSHA256SHA256PBKDF2HMACSHA512iter100000SHA256ModPow({ salt1, salt2, g: DH_G, p: DH_PRIME });
 
 const sendCode: Method = (ctx, req: Api.auth.SendCode) => {
-  const hash = ctx.world.sendCode(ctx.authKey, req.phoneNumber);
+  const hash = ctx.world.login.sendCode(ctx.authKey, req.phoneNumber);
   return new Api.auth.SentCode({ type: new Api.auth.SentCodeTypeApp({ length: 5 }), phoneCodeHash: hash, timeout: 60 });
 };
 
 const resendCode: Method = (ctx, req: Api.auth.ResendCode) => {
-  const hash = ctx.world.sendCode(ctx.authKey, req.phoneNumber);
+  const hash = ctx.world.login.sendCode(ctx.authKey, req.phoneNumber);
   return new Api.auth.SentCode({ type: new Api.auth.SentCodeTypeSms({ length: 5 }), phoneCodeHash: hash, timeout: 60 });
 };
 
 const signIn: Method = (ctx, req: Api.auth.SignIn) =>
-  authorization(ctx.world.signIn(ctx.authKey, req.phoneNumber, req.phoneCodeHash, req.phoneCode ?? ''));
+  authorization(ctx.world.login.signIn(ctx.authKey, req.phoneNumber, req.phoneCodeHash, req.phoneCode ?? ''));
 
 const getPassword: Method = (ctx) => {
-  const { user, challenge } = ctx.world.passwordState(ctx.authKey);
+  const { user, challenge } = ctx.world.login.passwordState(ctx.authKey);
   // new_algo carries the server half of salt1 for setting a password (8 bytes, as Telegram).
   const base = { newAlgo: srpAlgo(randomBytes(8), randomBytes(16)), newSecureAlgo: new Api.SecurePasswordKdfAlgoSHA512({ salt: randomBytes(8) }), secureRandom: randomBytes(32) };
   if (!user?.srp || !challenge) return new Api.account.Password({ hasPassword: false, ...base });
@@ -39,21 +39,21 @@ const getPassword: Method = (ctx) => {
 const checkPassword: Method = (ctx, req: Api.auth.CheckPassword) => {
   const pw = req.password;
   if (!(pw instanceof Api.InputCheckPasswordSRP)) throw new TgError(400, 'PASSWORD_HASH_INVALID');
-  return authorization(ctx.world.checkPassword(ctx.authKey, native(pw.srpId), pw.A, pw.M1));
+  return authorization(ctx.world.login.checkPassword(ctx.authKey, native(pw.srpId), pw.A, pw.M1));
 };
 
 const exportLoginToken: Method = (ctx) => {
-  const r = ctx.world.exportLoginToken(ctx.authKey);
+  const r = ctx.world.login.exportLoginToken(ctx.authKey);
   if ('user' in r) return new Api.auth.LoginTokenSuccess({ authorization: authorization(r.user) });
   return new Api.auth.LoginToken({ token: r.token, expires: r.expires });
 };
 
 const importLoginToken: Method = (ctx, req: Api.auth.ImportLoginToken) =>
-  new Api.auth.LoginTokenSuccess({ authorization: authorization(ctx.world.importLoginToken(ctx.authKey, req.token).user) });
+  new Api.auth.LoginTokenSuccess({ authorization: authorization(ctx.world.login.importLoginToken(ctx.authKey, req.token).user) });
 
 const logOut: Method = (ctx) => {
   ctx.user();
-  ctx.world.logOut(ctx.authKey);
+  ctx.world.login.logOut(ctx.authKey);
   return new Api.auth.LoggedOut({});
 };
 
