@@ -216,6 +216,30 @@ test('a chat whose title is an XSS payload is added and shown as text; a message
   await p.screenshot({ path: join(artifacts, 'console-1280x800.png'), fullPage: false });
 });
 
+test('requireAdmin refuses a chat where the bot is only a member; re-check and remove (with confirm) work', async (w) => {
+  const p = w.page;
+  const botId = (w as World & { botId?: string }).botId!;
+  const username = `members_${randomBytes(3).toString('hex')}`;
+  await control(w, 'POST', '/chats', { type: 'supergroup', title: 'Members only', username, members: [{ id: Number(botId), role: 'member' }] });
+  const chatInput = p.getByLabel('Chat', { exact: true }).first();
+  await chatInput.fill(`t.me/${username}`);
+  await p.getByLabel('Require admin rights').check();
+  await p.getByRole('button', { name: 'Add chat' }).click();
+  await p.locator('[data-form="add-chat"] .field-error', { hasText: 'TG_NOT_ADMIN' }).waitFor();
+  assert.is(await p.locator('.chat', { hasText: 'Members only' }).count(), 0);
+  await p.getByLabel('Require admin rights').uncheck();
+  await p.getByRole('button', { name: 'Add chat' }).click();
+  const row = p.locator('.chat', { hasText: 'Members only' });
+  await row.waitFor();
+  assert.match((await row.textContent()) ?? '', /✗ admin/);
+  await row.getByRole('button', { name: /Re-check/ }).click();
+  await p.locator('.toast', { hasText: 'Rights re-checked: Members only' }).waitFor();
+  await row.getByRole('button', { name: /Remove/ }).click();
+  await p.getByRole('dialog').getByRole('button', { name: 'Remove chat' }).click();
+  await row.waitFor({ state: 'detached' });
+  await p.locator('.chat', { hasText: xssTitle }).waitFor(); // the other chat stays
+});
+
 test('a session revoked at Telegram shows up as an error with its code, without a reload', async (w) => {
   const p = w.page;
   const row = p.locator('.conn-row', { hasText: 'Alice' });
@@ -233,14 +257,30 @@ test('a session revoked at Telegram shows up as an error with its code, without 
   await p.getByRole('button', { name: 'Reconnect' }).waitFor();
 });
 
-test('narrow screen (390×844): one column, nothing wider than the viewport', async (w) => {
+test('narrow screens (390×844, 360×740): one column, nothing wider than the viewport', async (w) => {
   const p = w.page;
-  await p.setViewportSize({ width: 390, height: 844 });
-  const overflow = await p.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
-  assert.ok(overflow <= 0, `page is ${overflow} px wider than the viewport`);
+  for (const [width, height] of [[360, 740], [390, 844]] as const) {
+    await p.setViewportSize({ width, height });
+    const overflow = await p.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
+    assert.ok(overflow <= 0, `at ${width} px the page is ${overflow} px wider than the viewport`);
+  }
   await p.evaluate('window.scrollTo(0, 0)');
   await p.screenshot({ path: join(artifacts, 'console-390x844.png'), fullPage: false });
   await p.screenshot({ path: join(artifacts, 'console-390x844-full.png'), fullPage: true });
+});
+
+test('deleting a connection asks first, and Cancel keeps it', async (w) => {
+  const p = w.page;
+  await p.setViewportSize({ width: 1280, height: 800 });
+  const row = p.locator('.conn-row', { hasText: 'Alice' });
+  await row.click();
+  await p.getByRole('button', { name: 'Delete connection' }).click();
+  await p.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+  assert.is(await row.count(), 1);
+  await p.getByRole('button', { name: 'Delete connection' }).click();
+  await p.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+  await row.waitFor({ state: 'detached' });
+  await p.locator('.toast', { hasText: 'Alice deleted' }).waitFor();
 });
 
 test('no script errors, no CSP violations, no request to another origin', (w) => {
