@@ -114,10 +114,15 @@ test.after(async (w) => {
   if (w.dataDir) await rm(w.dataDir, { recursive: true, force: true });
 });
 
-test('signs in from #token=, wipes it from the URL and opens the live socket', async (w) => {
-  await w.page.goto(`${w.app.url}/#token=${w.token}`);
-  await w.page.locator('.live--open').waitFor();
+test('a refused #token= is wiped from the URL and sends back to sign-in; a pasted token opens the live socket', async (w) => {
+  const forged = mintToken({ secret: randomBytes(32).toString('base64url'), sub: 'someone-else' });
+  await w.page.goto(`${w.app.url}/#token=${forged}`);
+  await w.page.locator('.field-error', { hasText: 'UNAUTHORIZED' }).waitFor();
   assert.not.match(w.page.url(), /token/);
+  await w.page.getByLabel('Access token (JWT)').fill(w.token);
+  await w.page.getByRole('button', { name: 'Sign in' }).click();
+  await w.page.locator('.live--open').waitFor();
+  assert.is(await w.page.evaluate('sessionStorage.length'), 1);
   assert.is(await w.page.evaluate('localStorage.length'), 0);
   assert.equal(await w.context.cookies(), []);
 });
