@@ -36,6 +36,7 @@ test('POST /users, POST /bots, POST /chats, POST /updates, GET /messages', async
     type: 'supergroup', title: 'Ctl', username: 'ctl_group', members: [{ id: alice.json.userId, role: 'creator' }, { id: bob, role: 'member' }, { id: 4242, role: 'admin' }],
   });
   assert.ok(String(chat.json.chatId).startsWith('-100'));
+  assert.match(chat.json.inviteLink, /^https:\/\/t\.me\/\+[\w-]+$/);
   assert.is((await ctl('POST', '/chats', { type: 'supergroup', title: 'X', members: [{ id: 1, role: 'member' }] })).status, 400);
   const up = await ctl('POST', '/updates', { to: '+447700900501', fromUserId: bob, chatId: chat.json.chatId, text: 'in the group' });
   assert.type(up.json.messageId, 'number');

@@ -48,7 +48,8 @@ export interface Emulator {
   lastCode(phone: string): { code: string; type: 'app' } | undefined;
   acceptQr(token: string, phone: string): void;
   createBot(input: NewBot): { botId: number; token: string };
-  createChat(input: NewChat): { chatId: number };
+  /** inviteLink (t.me/+hash, for messages.checkChatInvite) is an extra to EMULATOR.md. */
+  createChat(input: NewChat): { chatId: number; inviteLink: string };
   pushUpdate(input: Incoming): { messageId: number };
   delivered(filter?: { chatId?: number; fromId?: number }): DeliveredView[];
   fault(input: Fault): void;
@@ -87,7 +88,10 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       const bot = world.createBot(input);
       return { botId: bot.id, token: bot.token };
     },
-    createChat: (input) => ({ chatId: botApiChatId(world.createChat(input)) }),
+    createChat: (input) => {
+      const chat = world.createChat(input);
+      return { chatId: botApiChatId(chat), inviteLink: `https://t.me/+${chat.inviteHash}` };
+    },
     pushUpdate: (input) => ({ messageId: world.inject(input).id }),
     delivered: (filter) => world.delivered(filter),
     fault: (input) => {

@@ -151,6 +151,29 @@ test('basic groups: messages.getChats, posting, and PEER_ID_INVALID for unknown 
   assert.is(await rpcErrorOf(a.client.invoke(new Api.messages.SendMessage({ peer: ghost, message: 'x', randomId: helpers.generateRandomLong() }))), 'PEER_ID_INVALID');
 });
 
+test('messages.checkChatInvite: member → chatInviteAlready, outsider → chatInvite, bad hash → INVITE_HASH_INVALID', async () => {
+  const member = await loggedIn();
+  const outsider = await loggedIn();
+  const { inviteLink } = emu.createChat({ type: 'supergroup', title: 'Invite only', members: [{ id: member.userId, role: 'creator' }] });
+  const hash = inviteLink.split('+')[1]!;
+  const already = await withTimeout(member.client.invoke(new Api.messages.CheckChatInvite({ hash })));
+  assert.instance(already, Api.ChatInviteAlready);
+  assert.is(((already as Api.ChatInviteAlready).chat as Api.Channel).title, 'Invite only');
+  const invite = await withTimeout(outsider.client.invoke(new Api.messages.CheckChatInvite({ hash })));
+  assert.instance(invite, Api.ChatInvite);
+  assert.is(await rpcErrorOf(member.client.invoke(new Api.messages.CheckChatInvite({ hash: 'nope' }))), 'INVITE_HASH_INVALID');
+});
+
+test('sendMessage with reply_to and silent is accepted', async () => {
+  const a = await loggedIn();
+  const b = await loggedIn('hank');
+  const peer = await peerOf(a.client, b.username);
+  const res = await withTimeout(a.client.invoke(new Api.messages.SendMessage({
+    peer, message: 'a reply', randomId: helpers.generateRandomLong(), silent: true, replyTo: new Api.InputReplyToMessage({ replyToMsgId: 1 }),
+  })));
+  assert.instance(res, Api.UpdateShortSentMessage);
+});
+
 test('contacts.resolveUsername of a free name → USERNAME_NOT_OCCUPIED; users.getFullUser works', async () => {
   const a = await loggedIn('gina');
   assert.is(await rpcErrorOf(a.client.invoke(new Api.contacts.ResolveUsername({ username: 'nobody_here_x' }))), 'USERNAME_NOT_OCCUPIED');

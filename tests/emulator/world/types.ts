@@ -61,6 +61,8 @@ export interface ChatRec {
   accessHash: bigint;
   title: string;
   username?: string;
+  /** The hash of the chat's invite link, https://t.me/+<hash>. */
+  inviteHash: string;
   date: number;
   members: Map<number, MemberRec>;
   /** Channels and supergroups number their messages per chat; basic groups use the users' boxes. */

@@ -144,7 +144,7 @@ export class World {
     const username = input.type === 'group' ? undefined : this.claimUsername(input.username);
     const chat: ChatRec = {
       id: input.type === 'group' ? this.nextGroupId++ : this.nextChatId++, kind: input.type, accessHash: randomHash(),
-      title: input.title, username, date, members, nextMessageId: 2, pts: 1,
+      title: input.title, username, inviteHash: randomBytes(12).toString('base64url'), date, members, nextMessageId: 2, pts: 1,
       // Telegram opens every chat with a service message: id 1 in a channel, the next box id in a group.
       createdMessageId: input.type === 'group' ? this.nextBoxMessageId++ : 1,
     };
@@ -172,6 +172,11 @@ export class World {
 
   byName(username: string): Account | ChatRec | undefined {
     return this.byUsername.get(username.replace(/^@/, '').toLowerCase());
+  }
+
+  chatByInvite(hash: string): ChatRec | undefined {
+    for (const chat of this.chats.values()) if (chat.inviteHash === hash) return chat;
+    return undefined;
   }
 
   /** Bot API chat id → chat (negative ids) or account (positive ids). */

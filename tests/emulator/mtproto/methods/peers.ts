@@ -85,6 +85,17 @@ const getFullChannel: Method = (ctx, req: Api.channels.GetFullChannel) => {
   });
 };
 
+const checkChatInvite: Method = (ctx, req: Api.messages.CheckChatInvite) => {
+  const viewer = ctx.user();
+  const chat = ctx.world.chatByInvite(req.hash);
+  if (!chat) throw new TgError(400, 'INVITE_HASH_INVALID');
+  if (chat.members.has(viewer.id)) return new Api.ChatInviteAlready({ chat: apiChat(chat, viewer.id) });
+  return new Api.ChatInvite({
+    channel: chat.kind !== 'group', broadcast: chat.kind === 'channel', megagroup: chat.kind === 'supergroup', title: chat.title,
+    photo: new Api.PhotoEmpty({ id: big(0) }), participantsCount: chat.members.size, color: 0,
+  });
+};
+
 function basicGroup(ctx: MethodContext, id: { toString(): string }): ChatRec {
   const chat = ctx.world.chats.get(Number(id.toString()));
   if (!chat || chat.kind !== 'group') throw new TgError(400, 'PEER_ID_INVALID');
@@ -168,4 +179,5 @@ export const peerMethods: Record<string, Method> = {
   'messages.GetChats': getChats,
   'messages.GetFullChat': getFullChat,
   'messages.GetDialogs': getDialogs,
+  'messages.CheckChatInvite': checkChatInvite,
 };
