@@ -221,6 +221,16 @@ test('a chat whose title is an XSS payload is added and shown as text; a message
   await p.screenshot({ path: join(artifacts, 'console-1280x800.png'), fullPage: false });
 });
 
+test('an incoming message for the bot pops up as a toast, its text as text', async (w) => {
+  const p = w.page;
+  const botId = Number((w as World & { botId?: string }).botId);
+  const { userId } = await control<{ userId: number }>(w, 'POST', '/users', { phone: mobile('+447913'), firstName: 'Carol' });
+  const text = `<b>incoming</b> ${randomBytes(3).toString('hex')}`;
+  await control(w, 'POST', '/updates', { to: botId, fromUserId: userId, text });
+  await p.locator('.toast', { hasText: text }).waitFor();
+  assert.is(await p.locator('.toast b').count(), 0);
+});
+
 test('requireAdmin refuses a chat where the bot is only a member; re-check and remove (with confirm) work', async (w) => {
   const p = w.page;
   const botId = (w as World & { botId?: string }).botId!;
