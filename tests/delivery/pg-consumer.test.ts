@@ -10,8 +10,14 @@ import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { makeConnection, RecordingSender, waitFor } from './fixtures.ts';
 
 let db: TestDatabase;
+// Every delivery a test starts is stopped afterwards even when an assertion failed mid-test:
+// a poll loop left running would keep the process alive until the runner kills it.
+const running: { stop(): Promise<void> }[] = [];
 test.before.each(async () => { db = await createTestDatabase({ max: 10 }); });
-test.after.each(async () => { await db.drop(); });
+test.after.each(async () => {
+  await Promise.all(running.splice(0).map((d) => d.stop().catch(() => undefined)));
+  await db.drop();
+});
 
 const start = (o: Partial<DeliveryOptions> = {}) => {
   const sender = new RecordingSender();
@@ -19,6 +25,7 @@ const start = (o: Partial<DeliveryOptions> = {}) => {
     sql: db.sql, shards: 4, sender, pollMs: 50, sampleMs: 60_000,
     processor: { backoff: { baseMs: 100, capMs: 400 }, parkMs: 300, maxRetries: 3 }, ...o,
   });
+  running.push(delivery);
   return { sender, delivery };
 };
 const owner = () => `o-${randomUUID()}`;
@@ -71,7 +78,8 @@ test('flood wait, permanent error and parking take the same path as with the bro
   const calls = sender.calls.filter((c) => c.msg.id === flood);
   assert.ok(calls[1]!.at - calls[0]!.at >= 1000);
   await waitFor(() => (sender.countById().get(park!) ?? 0) >= 2, 5000, 'parked and tried again');
-  assert.is((await getMessage(db.sql, o, park!))!.status, 'queued');
+  // Parked means back to `queued` between tries (a try in flight shows `sending` for a moment).
+  await waitFor(async () => (await getMessage(db.sql, o, park!))!.status === 'queued', 5000, 'parked message queued again');
   parked = false;
   await waitFor(final([park!]), 5000);
   assert.is((await getMessage(db.sql, o, park!))!.status, 'sent');
