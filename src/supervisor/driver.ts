@@ -43,6 +43,8 @@ export interface Driver {
   trim(): void;
   /** Logs out at the platform (DELETE); failures are the caller's to log. */
   logOut(): Promise<void>;
-  /** Closes the client without logging out (stop, restart, shutdown). */
+  /** Closes the client without logging out (stop, restart, shutdown, error). The actor may reconnect later. */
   dispose(): Promise<void>;
+  /** The connection is gone from this process: forget its slots. */
+  release(): void;
 }

@@ -1,5 +1,5 @@
 import { Api } from 'telegram';
-import { fromCallback, fromPromise } from 'xstate';
+import { fromCallback, fromPromise, type AnyStateMachine } from 'xstate';
 import {
   accountMachine, type AccountEvent, type AccountInput, type CheckPasswordOutput, type ConnectOutput, type ExportQrOutput,
   type SendCodeOutput, type SignInInput, type SignInOutput, type StepInput,
@@ -22,6 +22,38 @@ export interface AccountDriverOptions extends AccountClientOptions {
 }
 
 type Watcher = (event: AccountEvent) => void;
+
+interface AccountSlots {
+  connect(): Promise<ConnectOutput>;
+  sendCode(): Promise<SendCodeOutput>;
+  signIn(code: string): Promise<SignInOutput>;
+  checkPassword(): Promise<CheckPasswordOutput>;
+  exportQr(): Promise<ExportQrOutput>;
+  logOut(): Promise<void>;
+  watch(sendBack: Watcher): () => void;
+}
+
+// The slots of every running account, by connection id. The machine is provided ONCE per process
+// and its actors find their connection here: provide() clones the whole machine config (~2 ms),
+// which per connection blocked the event loop for seconds when 1,000 accounts started at once.
+const slots = new Map<string, AccountSlots>();
+const slotsOf = (connectionId: string): AccountSlots => {
+  const found = slots.get(connectionId);
+  if (!found) throw new AppError('CONNECTION_NOT_ACTIVE', 'The connection is not running in this process');
+  return found;
+};
+let provided: AnyStateMachine | undefined;
+const providedMachine = (): AnyStateMachine => (provided ??= accountMachine.provide({
+  actors: {
+    connect: fromPromise<ConnectOutput, StepInput>(({ input }) => slotsOf(input.connectionId).connect()),
+    sendCode: fromPromise<SendCodeOutput, StepInput>(({ input }) => slotsOf(input.connectionId).sendCode()),
+    signIn: fromPromise<SignInOutput, SignInInput>(({ input }) => slotsOf(input.connectionId).signIn(input.code)),
+    checkPassword: fromPromise<CheckPasswordOutput, StepInput>(({ input }) => slotsOf(input.connectionId).checkPassword()),
+    exportQr: fromPromise<ExportQrOutput, StepInput>(({ input }) => slotsOf(input.connectionId).exportQr()),
+    logOut: fromPromise<void, StepInput>(({ input }) => slotsOf(input.connectionId).logOut()),
+    watch: fromCallback<AccountEvent, StepInput>(({ sendBack, input }) => slotsOf(input.connectionId).watch(sendBack as Watcher)),
+  },
+}));
 
 const messageUpdates = new Set(['UpdateNewMessage', 'UpdateShortMessage', 'UpdateShortChatMessage', 'UpdateNewChannelMessage']);
 
@@ -106,9 +138,8 @@ export function accountDriver(ctx: DriverContext, opts: AccountDriverOptions): D
 
   const guarded = <T>(fn: () => Promise<T>) => ctx.guard(fn);
 
-  const machine = accountMachine.provide({
-    actors: {
-      connect: fromPromise<ConnectOutput, StepInput>(async () =>
+  const impl: AccountSlots = {
+      connect: () =>
         ctx.guard(async () => {
           try {
             const c = await open();
@@ -119,8 +150,7 @@ export function accountDriver(ctx: DriverContext, opts: AccountDriverOptions): D
             throw err;
           }
         }),
-      ),
-      sendCode: fromPromise<SendCodeOutput, StepInput>(async () => {
+      sendCode: async () => {
         const { phone } = await secrets();
         if (!phone) throw new AppError('INVALID_STATE', 'this connection has no phone number');
         const sent = await step((c) => c.sendCode(phone));
@@ -128,28 +158,26 @@ export function accountDriver(ctx: DriverContext, opts: AccountDriverOptions): D
         await ctx.secrets.save('login_state', state);
         cache!.login_state = state;
         return { codeType: sent.codeType };
-      }),
-      signIn: fromPromise<SignInOutput, SignInInput>(async ({ input }) => {
+      },
+      signIn: async (code) => {
         const s = await secrets();
         if (!s.phone || !s.login_state) throw new AppError('TG_CODE_EXPIRED', 'no login code was requested; reconnect to get a new one');
         const { phoneCodeHash } = JSON.parse(s.login_state) as { phoneCodeHash: string };
-        const result = await step((c) => c.signIn(s.phone!, phoneCodeHash, input.code));
+        const result = await step((c) => c.signIn(s.phone!, phoneCodeHash, code));
         if (result.result === 'ok') await forgetLoginState();
         return result;
-      }),
-      checkPassword: fromPromise<CheckPasswordOutput, StepInput>(async () => {
+      },
+      checkPassword: async () => {
         if (password === undefined) throw new AppError('INVALID_STATE', 'send the password again');
         const pw = password;
         const profile = await step((c) => c.checkPassword(pw));
         await forgetLoginState();
         return { profile };
-      }),
-      exportQr: fromPromise<ExportQrOutput, StepInput>(async () => step((c) => c.exportQr())),
-      logOut: fromPromise<void, StepInput>(async () => {
-        await logOut();
-      }),
-      watch: fromCallback<AccountEvent, StepInput>(({ sendBack }) => {
-        watcher = sendBack as Watcher;
+      },
+      exportQr: () => step((c) => c.exportQr()),
+      logOut: () => logOut(),
+      watch: (sendBack) => {
+        watcher = sendBack;
         const period = opts.heartbeatMs ?? 60_000;
         let timer: NodeJS.Timeout | undefined;
         const beat = () => {
@@ -172,9 +200,9 @@ export function accountDriver(ctx: DriverContext, opts: AccountDriverOptions): D
           clearTimeout(timer);
           if (watcher === sendBack) watcher = undefined;
         };
-      }),
-    },
-  });
+      },
+  };
+  slots.set(ctx.connectionId, impl);
 
   const forgetLoginState = async () => {
     if (cache?.login_state === undefined) return;
@@ -198,7 +226,7 @@ export function accountDriver(ctx: DriverContext, opts: AccountDriverOptions): D
 
   return {
     kind: 'user',
-    machine,
+    machine: providedMachine(),
     setPassword(pw) { password = pw; },
     async send(msg) {
       const c = live();
@@ -220,6 +248,9 @@ export function accountDriver(ctx: DriverContext, opts: AccountDriverOptions): D
     async dispose() {
       watcher = undefined;
       await discard();
+    },
+    release() {
+      if (slots.get(ctx.connectionId) === impl) slots.delete(ctx.connectionId);
     },
   };
 }

@@ -1,4 +1,4 @@
-import { fromCallback, fromPromise } from 'xstate';
+import { fromCallback, fromPromise, type AnyStateMachine } from 'xstate';
 import { botMachine, type BotEvent, type BotStepInput, type VerifyOutput } from '../../../machines/bot.machine.ts';
 import { AppError } from '../../errors.ts';
 import type { Driver, DriverContext, ReceivedMessage } from '../../supervisor/driver.ts';
@@ -15,6 +15,26 @@ export interface BotDriverOptions {
   pollUpdates?: boolean;
   pollTimeoutS?: number;
 }
+
+interface BotSlots {
+  verify(): Promise<VerifyOutput>;
+  watch(sendBack: (event: BotEvent) => void): () => void;
+}
+
+// Provided once per process; actors find their bot by connection id (see account-driver.ts).
+const slots = new Map<string, BotSlots>();
+const slotsOf = (connectionId: string): BotSlots => {
+  const found = slots.get(connectionId);
+  if (!found) throw new AppError('CONNECTION_NOT_ACTIVE', 'The connection is not running in this process');
+  return found;
+};
+let provided: AnyStateMachine | undefined;
+const providedMachine = (): AnyStateMachine => (provided ??= botMachine.provide({
+  actors: {
+    verify: fromPromise<VerifyOutput, BotStepInput>(({ input }) => slotsOf(input.connectionId).verify()),
+    watch: fromCallback<BotEvent, BotStepInput>(({ sendBack, input }) => slotsOf(input.connectionId).watch(sendBack)),
+  },
+}));
 
 export function botRef(ref: string): string {
   const s = ref.trim();
@@ -51,16 +71,14 @@ export function botDriver(ctx: DriverContext, opts: BotDriverOptions): Driver {
     return api;
   };
 
-  const machine = botMachine.provide({
-    actors: {
-      verify: fromPromise<VerifyOutput, BotStepInput>(async () =>
+  const impl: BotSlots = {
+      verify: () =>
         ctx.guard(async () => {
           const me = await (await client()).getMe();
           botId = me.id;
           return { profile: { platformUserId: String(me.id), displayName: me.first_name, ...(me.username ? { username: me.username } : {}) } };
         }),
-      ),
-      watch: fromCallback<BotEvent, BotStepInput>(({ sendBack }) => {
+      watch: (sendBack) => {
         if (opts.pollUpdates === false) return () => undefined;
         let stopped = false;
         let offset = 0;
@@ -88,13 +106,13 @@ export function botDriver(ctx: DriverContext, opts: BotDriverOptions): Driver {
           }
         })();
         return () => { stopped = true; };
-      }),
-    },
-  });
+      },
+  };
+  slots.set(ctx.connectionId, impl);
 
   return {
     kind: 'bot',
-    machine,
+    machine: providedMachine(),
     setPassword() { /* bots have no 2FA */ },
     async send(msg) {
       const sent = await (await client()).sendMessage({
@@ -136,5 +154,8 @@ export function botDriver(ctx: DriverContext, opts: BotDriverOptions): Driver {
     // connection only forgets the token (the machine treats LOGOUT like STOP for bots).
     async logOut() { /* nothing to do at Telegram */ },
     async dispose() { api = undefined; },
+    release() {
+      if (slots.get(ctx.connectionId) === impl) slots.delete(ctx.connectionId);
+    },
   };
 }
