@@ -1,7 +1,16 @@
-import { ConfigError, describeConfig, loadConfig, type Config } from './config.ts';
-import { startApp } from './app.ts';
-import { mintToken } from './auth/token.ts';
-import { logger } from './observability/logger.ts';
+import type { Config } from './config.ts';
+import { shutdownTracing, startTracing } from './observability/tracing.ts';
+
+// Tracing first: its instrumentations patch @hapi/hapi, http and winston as they load, so every
+// other module is imported only after it (dynamically). Off without OTEL_EXPORTER_OTLP_ENDPOINT;
+// a tracing set-up failure is reported and the daemon runs untraced rather than not at all.
+await startTracing({ serviceName: 'integration-service' }).catch((err: Error) => {
+  process.stderr.write(`tracing disabled: ${err.message}\n`);
+});
+const { ConfigError, describeConfig, loadConfig } = await import('./config.ts');
+const { startApp } = await import('./app.ts');
+const { mintToken } = await import('./auth/token.ts');
+const { logger } = await import('./observability/logger.ts');
 
 // The daemon: validate config (one clear line and exit 1 on a bad value), start, print how to
 // reach it, and stop gracefully on SIGTERM/SIGINT within SHUTDOWN_TIMEOUT_MS (10 s).
@@ -53,7 +62,8 @@ const shutdown = (signal: string) => {
     process.exit(1);
   }, config.shutdownTimeoutMs + 1000).unref();
   app.stop(config.shutdownTimeoutMs).then(
-    () => process.exit(0),
+    // Spans of the last requests are flushed (bounded by the hard stop above) before exiting.
+    () => shutdownTracing().catch(() => undefined).then(() => process.exit(0)),
     (err: Error) => {
       logger.error('shutdown failed', { error: err.message });
       process.exit(1);

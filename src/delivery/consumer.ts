@@ -8,6 +8,7 @@ import type { Connection, Consumer, AsyncMessage } from 'rabbitmq-client';
 import { setMaxListeners } from 'node:events';
 import type { Logger } from 'winston';
 import { metrics } from '../observability/metrics.ts';
+import { extractContext, SpanKind, withSpan } from '../observability/tracing.ts';
 import type { Processor } from './processor.ts';
 import { seqHeader } from './relay.ts';
 import type { Topology } from './topology.ts';
@@ -84,7 +85,10 @@ export class BrokerConsumer {
       // moves it to the dead-letter queue instead of it being acked away unseen.
       if (!id) throw new Error('malformed delivery: body has no message id');
       const seq = msg.headers?.[seqHeader];
-      await this.o.processor.process({ id, ...(typeof seq === 'number' ? { seq } : {}) }, this.abort.signal);
+      // Pacing, the supervisor's send and the platform call run inside this span of the publisher's trace.
+      await withSpan('delivery process', { 'messaging.system': 'rabbitmq', 'messaging.message.id': id }, () =>
+        this.o.processor.process({ id, ...(typeof seq === 'number' ? { seq } : {}) }, this.abort.signal),
+      { kind: SpanKind.CONSUMER, parent: extractContext(msg.headers) });
     } catch (err) {
       this.o.logger.warn('delivery attempt failed; the broker will redeliver', {
         messageId: id, deliveryCount: msg.headers?.['x-delivery-count'], error: (err as Error).message,

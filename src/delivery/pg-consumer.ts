@@ -5,6 +5,7 @@
 import type postgres from 'postgres';
 import { setMaxListeners } from 'node:events';
 import type { Logger } from 'winston';
+import { extractContext, SpanKind, withSpan, type TraceCarrier } from '../observability/tracing.ts';
 import { claimDue } from '../store/messages.ts';
 import type { Processor } from './processor.ts';
 import { systemClock, type Clock } from './types.ts';
@@ -62,7 +63,7 @@ export class PgConsumer {
         try {
           const rows = await claimDue(this.o.sql, { limit: free, leaseMs: this.o.leaseMs ?? 30_000 });
           claimed = rows.length;
-          for (const r of rows) this.track(r.id, r.publish_seq);
+          for (const r of rows) this.track(r.id, r.publish_seq, r.trace_context);
         } catch (err) {
           this.o.logger.warn('embedded delivery claim failed', { error: (err as Error).message });
           await this.clock.sleep(1000, signal);
@@ -75,8 +76,10 @@ export class PgConsumer {
     }
   }
 
-  private track(id: string, seq: number): void {
-    const p = this.o.processor.process({ id, seq, claimed: true }, this.abort.signal)
+  private track(id: string, seq: number, trace: TraceCarrier | null): void {
+    // No broker in between: the trace continues straight from the context stored with the row.
+    const p = withSpan('delivery process', { 'messaging.message.id': id }, () => this.o.processor.process({ id, seq, claimed: true }, this.abort.signal),
+      { kind: SpanKind.CONSUMER, parent: extractContext(trace) })
       .catch((err) => this.o.logger.warn('embedded delivery attempt failed; retried after the lease', { messageId: id, error: (err as Error).message }))
       .finally(() => {
         this.running.delete(p);

@@ -5,6 +5,7 @@
 import type postgres from 'postgres';
 import type { Connection, Publisher } from 'rabbitmq-client';
 import type { Logger } from 'winston';
+import { extractContext, injectContext, SpanKind, withSpan } from '../observability/tracing.ts';
 import { listUnpublished, markPublished } from '../store/messages.ts';
 import { declarations, routingKey, type Topology } from './topology.ts';
 import { systemClock, type Clock } from './types.ts';
@@ -91,16 +92,17 @@ export class Relay {
     if (rows.length === 0) return 0;
     this.returned.clear();
     const results = await Promise.allSettled(rows.map((r) =>
-      this.publisher.send({
-        exchange: t.exchange,
-        routingKey: routingKey(r.shard % t.shards, r.priority),
-        mandatory: true,
-        durable: true,
-        messageId: r.id,
-        contentType: 'application/json',
-        // Trace context (traceparent) joins these headers once tracing is wired.
-        headers: { [seqHeader]: r.publish_seq },
-      }, { id: r.id })));
+      // Continues the accepting request's trace; traceparent/tracestate ride along as headers.
+      withSpan('outbox publish', { 'messaging.system': 'rabbitmq', 'messaging.message.id': r.id, 'messaging.destination.name': t.exchange }, () =>
+        this.publisher.send({
+          exchange: t.exchange,
+          routingKey: routingKey(r.shard % t.shards, r.priority),
+          mandatory: true,
+          durable: true,
+          messageId: r.id,
+          contentType: 'application/json',
+          headers: injectContext({ [seqHeader]: r.publish_seq }),
+        }, { id: r.id }), { kind: SpanKind.PRODUCER, parent: extractContext(r.trace_context) })));
     // rabbitmq-client emits basic.return from a setImmediate queued when the return arrived, while
     // the confirm that follows it resolves at once: one turn of the check phase lets returns land.
     await new Promise((r) => setImmediate(r));

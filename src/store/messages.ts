@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type postgres from 'postgres';
 import { AppError, type ErrorDetail } from '../errors.ts';
 import { bus } from '../events/bus.ts';
+import { traceCarrier, withSpan, type TraceCarrier } from '../observability/tracing.ts';
 
 // The outbox. A message row commits together with its audit row before the API answers 202; from
 // then on the row is the truth and broker copies are only wake-up calls (src/delivery). Caller-facing
@@ -39,6 +40,8 @@ export interface MessageRow {
   created_at: Date;
   updated_at: Date;
   sent_at: Date | null;
+  /** W3C context of the accepting request (tracing on), continued by the relay / embedded consumer */
+  trace_context: TraceCarrier | null;
 }
 
 export interface MessageInput {
@@ -97,7 +100,9 @@ export interface AuditContext { actor: string; requireActive?: boolean }
  */
 export async function acceptMessages(sql: postgres.Sql, owner: string, inputs: MessageInput[], audit: AuditContext): Promise<AcceptResult[]> {
   validate(inputs);
-  const results = await sql.begin(async (tx) => {
+  const results = await withSpan('outbox insert', { 'messaging.batch.message_count': inputs.length }, () => sql.begin(async (tx) => {
+    // Inside the span: the relay's publish span becomes a child of this insert.
+    const traceContext = traceCarrier();
     const connIds = [...new Set(inputs.map((i) => i.connectionId))];
     const conns = await tx<{ id: string; status: string; shard: number }[]>`
       select id, status, shard from connections where owner = ${owner} and id = any(${tx.array(connIds)}::uuid[])`;
@@ -123,6 +128,7 @@ export async function acceptMessages(sql: postgres.Sql, owner: string, inputs: M
       idempotency_key: inp.idempotencyKey ?? null,
       request_hash: requestHash(inp),
       shard: byId.get(inp.connectionId)!.shard,
+      trace_context: traceContext ? tx.json(traceContext as never) : null,
     }));
     // A key seen before (or twice in this batch) inserts nothing; the loser of two concurrent
     // requests waits for the winner's commit here and then reads its row below.
@@ -152,7 +158,7 @@ export async function acceptMessages(sql: postgres.Sql, owner: string, inputs: M
       })))}`;
     }
     return out;
-  });
+  }));
   for (const r of results) if (!r.replay) publishStatus(r.message);
   return results;
 }
@@ -300,12 +306,12 @@ export async function releaseParked(sql: Sql, connectionId: string): Promise<num
   return rows.length;
 }
 
-export interface OutboxEntry { id: string; shard: number; priority: Priority; publish_seq: number }
+export interface OutboxEntry { id: string; shard: number; priority: Priority; publish_seq: number; trace_context: TraceCarrier | null }
 
 /** Committed rows the relay has not handed to the broker yet and that are due within horizonMs. */
 export async function listUnpublished(sql: Sql, o: { limit: number; horizonMs: number }): Promise<OutboxEntry[]> {
   return sql<OutboxEntry[]>`
-    select id, shard, priority, publish_seq from messages
+    select id, shard, priority, publish_seq, trace_context from messages
     where published_at is null and status = 'queued'
       and available_at <= now() + make_interval(secs => ${o.horizonMs / 1000})
     order by available_at, created_at

@@ -11,6 +11,7 @@ import type { MessageSender, OutboundMessage } from '../delivery/types.ts';
 import { AppError, isAppError } from '../errors.ts';
 import { bus } from '../events/bus.ts';
 import { metrics } from '../observability/metrics.ts';
+import { withSpan } from '../observability/tracing.ts';
 import { maskPhone } from '../observability/redact.ts';
 import type { Platform } from '../platforms/telegram/index.ts';
 import { shardOf } from '../shard.ts';
@@ -278,7 +279,12 @@ export class Supervisor implements ConnectionService, MessageSender {
     return this.#registry.get(connectionId)?.kind;
   }
 
-  async send(msg: OutboundMessage): Promise<{ platformMessageId: string }> {
+  send(msg: OutboundMessage): Promise<{ platformMessageId: string }> {
+    // Ids and the attempt number only: the text and chat stay out of traces.
+    return withSpan('supervisor.send', { 'connection.id': msg.connectionId, 'messaging.message.id': msg.id, 'message.attempt': msg.attempts }, () => this.#send(msg));
+  }
+
+  async #send(msg: OutboundMessage): Promise<{ platformMessageId: string }> {
     const rt = this.#registry.get(msg.connectionId);
     if (!rt || rt.owner !== msg.owner) throw new AppError('CONNECTION_NOT_ACTIVE', 'The connection is not running');
     if (rt.status !== 'active') {

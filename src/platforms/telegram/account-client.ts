@@ -3,6 +3,7 @@ import { Raw } from 'telegram/events/index.js';
 import { UpdateConnectionState } from 'telegram/network/index.js';
 import { AppError } from '../../errors.ts';
 import { metrics } from '../../observability/metrics.ts';
+import { SpanKind, withSpan } from '../../observability/tracing.ts';
 import { mapTelegramError } from './errors.ts';
 import { createTelegramClient, type TelegramEndpoint } from './client-options.ts';
 
@@ -145,7 +146,13 @@ export class AccountClient {
     return this.#session.save();
   }
 
-  async invoke<R extends Api.AnyRequest>(request: R, method: string): Promise<R['__response']> {
+  // A span per call inside a trace (a send, a login step): the method name only, never the request,
+  // which holds phone numbers, codes, passwords and message text.
+  invoke<R extends Api.AnyRequest>(request: R, method: string): Promise<R['__response']> {
+    return withSpan(`telegram ${method}`, { 'rpc.system': 'telegram', 'rpc.method': method }, () => this.#invoke(request, method), { kind: SpanKind.CLIENT, root: false });
+  }
+
+  async #invoke<R extends Api.AnyRequest>(request: R, method: string): Promise<R['__response']> {
     if (this.#destroyed) throw new AppError('TG_UNAVAILABLE', 'The Telegram client was closed');
     const started = process.hrtime.bigint();
     let outcome = 'ok';

@@ -1,5 +1,6 @@
 import { AppError } from '../../errors.ts';
 import { metrics } from '../../observability/metrics.ts';
+import { SpanKind, withSpan } from '../../observability/tracing.ts';
 import { mapBotApiError, type BotApiFailure } from './errors.ts';
 
 // A thin Bot API client over fetch. The token is part of the URL path (Telegram's design), so
@@ -33,7 +34,14 @@ export class BotApi {
     this.#timeoutMs = opts.timeoutMs ?? 10_000;
   }
 
-  async call<T>(method: string, params: Record<string, unknown> = {}, timeoutMs = this.#timeoutMs): Promise<T> {
+  // A span per call inside a trace: the method name only — the URL holds the token, params the text.
+  // The getUpdates long poll (25 s, forever) would hang off whichever request started the bot: none.
+  call<T>(method: string, params: Record<string, unknown> = {}, timeoutMs = this.#timeoutMs): Promise<T> {
+    if (method === 'getUpdates') return this.#call<T>(method, params, timeoutMs);
+    return withSpan(`telegram bot.${method}`, { 'rpc.system': 'telegram-bot-api', 'rpc.method': method }, () => this.#call<T>(method, params, timeoutMs), { kind: SpanKind.CLIENT, root: false });
+  }
+
+  async #call<T>(method: string, params: Record<string, unknown>, timeoutMs: number): Promise<T> {
     const started = process.hrtime.bigint();
     let outcome = 'error';
     try {
