@@ -72,8 +72,14 @@ export function pinnedConnection(port: number): typeof ConnectionTCPFull {
 const SESSION_PORT = 443;
 const EMULATOR_DC_ID = 2;
 
+const registeredPems = new Set<string>();
+
 export function createTelegramClient(session: StringSession, config: TelegramClientConfig): TelegramClient {
-  if (config.serverKeysPem) registerServerKeys(config.serverKeysPem);
+  // Parsing the PEM and the big-integer conversions cost ~1 ms a client; once per key set is enough.
+  if (config.serverKeysPem && !registeredPems.has(config.serverKeysPem)) {
+    registerServerKeys(config.serverKeysPem);
+    registeredPems.add(config.serverKeysPem);
+  }
   let connection: typeof ConnectionTCPFull = ConnectionTCPFull;
   if (config.dc) {
     const { host, port } = parseDc(config.dc);
