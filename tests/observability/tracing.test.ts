@@ -19,6 +19,8 @@ const amqpUrl = process.env.TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672'
 const exporter = new InMemorySpanExporter();
 const cleanups: (() => Promise<unknown>)[] = [];
 const tokens: string[] = [];
+/** phone numbers and login codes used: none may appear in a span */
+const secrets: string[] = [];
 
 async function load() {
   const [{ default: Hapi }, { default: winston }, { logFormat }, delivery, topology, messages, db, fixtures, { BotApi }, { startEmulator }, { Connection }] = await Promise.all([
@@ -27,7 +29,8 @@ async function load() {
     import('../helpers/db.ts'), import('../delivery/fixtures.ts'), import('../../src/platforms/telegram/bot-api.ts'),
     import('../emulator/index.ts'), import('rabbitmq-client'),
   ]);
-  return { Hapi, winston, logFormat, delivery, topology, messages, db, fixtures, BotApi, startEmulator, Connection };
+  const stack = await import('../helpers/stack.ts');
+  return { Hapi, winston, logFormat, delivery, topology, messages, db, fixtures, BotApi, startEmulator, Connection, stack };
 }
 type Mods = Awaited<ReturnType<typeof load>>;
 
@@ -220,6 +223,57 @@ test('embedded: the Postgres consumer continues the trace from the row', async (
   assert.equal(f.active, [traceId]);
 });
 
+test('real supervisor: supervisor.send → bot.sendMessage / messages.sendMessage; a traced login records method names only', async () => {
+  const s = await m.stack.startStack({ emu });
+  cleanups.push(() => s.close());
+  const owner = `o-${randomUUID()}`;
+  const phone = m.stack.newPhone();
+  secrets.push(phone.slice(1));
+  const recipient = `rcpt${randomUUID().slice(0, 6)}`;
+  const { userId: recipientId } = await emu.createUser({ phone: m.stack.newPhone(), firstName: 'Rae', username: recipient });
+  await emu.createUser({ phone, firstName: 'Sam' });
+  const bot = emu.createBot({ username: `tr${randomUUID().slice(0, 6)}_bot` });
+  tokens.push(bot.token);
+  const { loginTrace, userConn } = await withSpan('login', {}, async (span) => {
+    const created = await s.supervisor.create(owner, { platform: 'telegram', kind: 'user', method: 'phone', phone });
+    const code = emu.lastCode(phone)!.code;
+    secrets.push(code);
+    await s.supervisor.submitCode(owner, created.id, code);
+    return { loginTrace: span.spanContext().traceId, userConn: created.id };
+  });
+  const botConn = (await s.supervisor.create(owner, { platform: 'telegram', kind: 'bot', token: bot.token })).id;
+  await m.stack.until(async () => (await s.db.sql`select count(*)::int as n from connections where status = 'active'`)[0]!.n === 2, 'rows active');
+
+  const login = byTrace(loginTrace).map((x) => x.name);
+  assert.ok(login.includes('telegram auth.sendCode') && login.includes('telegram auth.signIn'), login.join(', '));
+
+  const texts = [`trace-text-${randomUUID()}`, `trace-text-${randomUUID()}`];
+  const d = m.delivery.startDelivery({ sql: s.db.sql, shards: 4, sender: s.supervisor, pollMs: 50, sampleMs: 60_000 });
+  let traceId = '';
+  try {
+    traceId = await withSpan('accept', {}, async (span) => {
+      await m.messages.acceptMessages(s.db.sql, owner, [
+        { connectionId: botConn, chat: String(recipientId), text: texts[0]! },
+        { connectionId: userConn, chat: `@${recipient}`, text: texts[1]! },
+      ], { actor: owner });
+      return span.spanContext().traceId;
+    });
+    await m.stack.until(async () => (await s.db.sql`select count(*)::int as n from messages where status = 'sent'`)[0]!.n === 2, 'both sent', 15_000);
+    await m.fixtures.waitFor(() => byTrace(traceId).filter((x) => x.name === 'delivery process').length === 2, 5000, 'consumer spans');
+  } finally {
+    await d.stop();
+  }
+  const spans = byTrace(traceId);
+  const sends = spans.filter((x) => x.name === 'supervisor.send');
+  assert.is(sends.length, 2);
+  const processIds = new Set(spans.filter((x) => x.name === 'delivery process').map((x) => x.spanContext().spanId));
+  for (const x of sends) assert.ok(processIds.has(parentOf(x)!), 'supervisor.send inside the consumer span');
+  const sendIds = new Set(sends.map((x) => x.spanContext().spanId));
+  assert.ok(sendIds.has(parentOf(one(spans, 'telegram bot.sendMessage'))!));
+  assert.ok(sendIds.has(parentOf(one(spans, 'telegram messages.sendMessage'))!));
+  assert.equal(emu.delivered().filter((x) => texts.includes(x.text)).length, 2);
+});
+
 test('no span holds a message text, a bot token or a secret query parameter', async () => {
   const f = await fixture(db.sql, emu.botApi, emu);
   await withDelivery(f, true, async () => {
@@ -237,6 +291,10 @@ test('no span holds a message text, a bot token or a secret query parameter', as
   assert.not.ok(dump.includes(secret), 'the access token was redacted');
   assert.not.ok(dump.includes('trace-text-'), 'no message text');
   for (const t of tokens) assert.not.ok(dump.includes(t.split(':')[1]!), 'no bot token');
+  // String values only, whole words: a 5-digit login code could otherwise match a port number.
+  const strings = all.flatMap((x) => [x.name, ...Object.values(x.attributes), ...x.events.flatMap((e) => Object.values(e.attributes ?? {}))]).filter((v): v is string => typeof v === 'string');
+  for (const x of secrets) assert.not.ok(strings.some((v) => new RegExp(`(^|[^0-9A-Za-z])\\+?${x}([^0-9A-Za-z]|$)`).test(v)), 'no phone number or login code');
+  assert.ok(secrets.length >= 2);
   assert.not.ok(/bot\d+:[A-Za-z0-9_-]{20,}/.test(dump), 'no token-shaped string at all');
   assert.ok(all.length > 10, `spans were recorded (${all.length})`);
 });
