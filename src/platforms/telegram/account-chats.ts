@@ -59,11 +59,11 @@ async function entityOf(c: AccountClient, ref: Ref): Promise<Entity> {
 // An id needs its access hash, which only the entity cache knows: on a miss, one getDialogs fills it.
 async function inputOf(c: AccountClient, id: bigint): Promise<Api.TypeInputPeer> {
   try {
-    return await c.client.getInputEntity(id.toString());
+    return await c.inputEntity(id.toString());
   } catch {
     await c.invoke(new Api.messages.GetDialogs({ offsetPeer: new Api.InputPeerEmpty(), limit: 100, hash: 0 as never }), 'messages.getDialogs');
     try {
-      return await c.client.getInputEntity(id.toString());
+      return await c.inputEntity(id.toString());
     } catch {
       throw new AppError('TG_CHAT_NOT_FOUND', 'Telegram does not know this chat, or the connection has never seen it');
     }

@@ -238,9 +238,19 @@ export class AccountClient {
     await this.invoke(new Api.auth.LogOut(), 'auth.logOut');
   }
 
+  /**
+   * GramJS's getInputEntity falls back to raw network calls (contacts.getContacts for a numeric
+   * string, channels.getChannels …) that bypass invoke(): bounded here like every other call, else
+   * a send right after a restart (empty entity cache, client still connecting) can wait forever.
+   */
+  inputEntity(peer: Api.TypeEntityLike): Promise<Api.TypeInputPeer> {
+    if (this.#destroyed) return Promise.reject(new AppError('TG_UNAVAILABLE', 'The Telegram client was closed'));
+    return withTimeout(Promise.race([this.#client.getInputEntity(peer), this.#closed]), this.#opts.callTimeoutMs, 'getInputEntity');
+  }
+
   /** Sends text; `randomId` derived from our message id makes Telegram drop a repeated send. */
   async sendMessage(peer: Api.TypeEntityLike, text: string, randomId: bigint, opts: { silent?: boolean; replyTo?: number; html?: boolean } = {}): Promise<string> {
-    const input = await this.#client.getInputEntity(peer);
+    const input = await this.inputEntity(peer);
     try {
       const updates = await this.invoke(new Api.messages.SendMessage({
         peer: input, message: text, randomId: BigInt(randomId) as never, silent: opts.silent ?? false, noWebpage: true,
