@@ -106,7 +106,13 @@ export class Supervisor implements ConnectionService, MessageSender {
   async start(): Promise<number> {
     const shards = this.#o.ownedShards ?? Array.from({ length: this.#o.shards }, (_, i) => i);
     const rows = await listRunnable(this.#o.sql, shards);
-    for (const row of rows) this.#run(row, row.snapshot && row.machine_version === versionOf(row.kind) ? row.snapshot : undefined);
+    // Batches of 100 with a turn of the event loop between them: starting 10,000 actors in one
+    // synchronous loop would stall HTTP and every socket for seconds.
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!;
+      this.#run(row, row.snapshot && row.machine_version === versionOf(row.kind) ? row.snapshot : undefined);
+      if (i % 100 === 99) await new Promise((r) => setImmediate(r));
+    }
     this.#memoryTimer = setInterval(() => {
       this.#checkMemory();
       this.#exportBreakers();
@@ -122,6 +128,7 @@ export class Supervisor implements ConnectionService, MessageSender {
     clearInterval(this.#memoryTimer);
     const all = [...this.#registry.values()];
     await Promise.all(all.map((rt) => this.#shutdown(rt)));
+    for (const rt of all) rt.driver.release();
     this.#registry.clear();
     this.#bySession.clear();
   }
@@ -477,6 +484,7 @@ export class Supervisor implements ConnectionService, MessageSender {
     this.#registry.delete(rt.id);
     this.#bySession.delete(rt.actor.sessionId);
     this.#budget.forget(rt.id);
+    rt.driver.release();
     if (rt.counted) this.#count(rt, rt.status, -1);
     rt.counted = false;
   }
