@@ -21,7 +21,9 @@ RUN mkdir -p /var/lib/integration-service && chown node:node /var/lib/integratio
 COPY --from=deps --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
 COPY --from=build --chown=node:node /app/src/console/dist ./dist/src/console/dist
-COPY --chown=node:node migrations ./migrations
+# Compiled modules find package.json and migrations/ two levels above dist/src/*/: i.e. in dist/.
+COPY --chown=node:node migrations ./dist/migrations
+COPY --chown=node:node package.json ./dist/package.json
 COPY --chown=node:node package.json ./
 USER node
 EXPOSE 8080
