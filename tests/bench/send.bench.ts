@@ -1,0 +1,250 @@
+// Send throughput end to end (issue 5): the daemon in-process (startApp) on a fresh Postgres database
+// and a fresh vhost of the real RabbitMQ, the emulator in its own process. Half the connections are
+// bots (POST /bots + POST /v1/connections), half user accounts (saved sessions, rows inserted as a
+// finished login leaves them). Every connection gets enough channels that Telegram's pacing (1 msg/s
+// per chat, 30/s per bot) allows the target rate twice over. Messages are posted over HTTP in
+// per-owner batches every 100 ms at the target rate, then the bench waits until every one is sent or
+// failed and counts in the emulator's delivered log: lost, duplicated (by unique text), latency.
+// Usage: npm run bench:send -- [--connections 1000] [--rate 10000/min] [--duration 60s] [--deadline 180s]
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { startApp } from '../../src/app.ts';
+import { mintToken } from '../../src/auth/token.ts';
+import { loadConfig } from '../../src/config.ts';
+import { openKeyring, secretContext } from '../../src/crypto/keyring.ts';
+import { shardOf } from '../../src/shard.ts';
+import { insertConnection, putSecret } from '../../src/store/connections.ts';
+import { createTestDatabase } from '../helpers/db.ts';
+import { control, percentile, pool, spawnEmulator } from './spawn-emulator.ts';
+
+const { values } = parseArgs({
+  options: {
+    connections: { type: 'string', default: '1000' },
+    rate: { type: 'string', default: '10000/min' },
+    duration: { type: 'string', default: '60s' },
+    deadline: { type: 'string', default: '180s' },
+    'broker-n': { type: 'string', default: '20000' },
+  },
+});
+const seconds = (s: string) => { const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(s); if (!m) throw new Error(`bad duration ${s}`); return Number(m[1]) * ({ ms: 0.001, s: 1, m: 60 }[m[2] ?? 's']!); };
+const perSecond = (s: string) => { const m = /^(\d+(?:\.\d+)?)\/(s|sec|min|m)$/.exec(s); if (!m) throw new Error(`bad rate ${s} (e.g. 10000/min)`); return Number(m[1]) / (m[2]!.startsWith('m') ? 60 : 1); };
+const nConnections = Number(values.connections);
+const rate = perSecond(values.rate!);
+const durationS = seconds(values.duration!);
+const deadlineS = seconds(values.deadline!);
+const log = (line: string) => process.stdout.write(`${line}\n`);
+const owners = Math.max(1, Math.min(50, Math.ceil(nConnections / 20)));
+const stamp = randomBytes(3).toString('hex');
+
+// ---- services: emulator process, fresh database, fresh vhost on the shared broker
+const emu = await spawnEmulator();
+const db = await createTestDatabase({ max: 10 });
+const vhost = `bench-send-${stamp}`;
+const rabbitctl = (...args: string[]) => execFileSync('rabbitmqctl', args, { stdio: 'pipe', timeout: 60_000 });
+rabbitctl('add_vhost', vhost);
+rabbitctl('set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*');
+const amqpBase = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+const amqpUrl = `${amqpBase.replace(/\/+$/, '')}/${encodeURIComponent(vhost)}`;
+const dataDir = mkdtempSync(join(tmpdir(), 'bench-send-'));
+const keyringKey = randomBytes(32).toString('base64');
+const secret = randomBytes(32).toString('base64url');
+const config = {
+  ...loadConfig({
+    DATABASE_URL: db.url, AMQP_URL: amqpUrl, DATA_DIR: dataDir, KEYRING_KEY: keyringKey, JWT_SECRET: secret, HOST: '127.0.0.1',
+    LOG_LEVEL: 'error', TELEGRAM_API_ID: '1', TELEGRAM_API_HASH: 'bench', TELEGRAM_DC: emu.mtproto, TELEGRAM_SERVER_KEYS: emu.serverKeys,
+    TELEGRAM_BOT_API_URL: emu.botApi, SHARDS: '16', RATE_LIMIT_SEND: '1000000', RATE_LIMIT_CONNECT: '1000000', RATE_LIMIT_STATUS: '1000000',
+  }),
+  port: 0,
+};
+const tokens = Array.from({ length: owners }, (_, i) => mintToken({ secret, sub: `bench-owner-${i}`, ttlSeconds: 4 * 3600 }));
+
+// ---- setup (not timed in the results)
+const setupStarted = performance.now();
+const nAccounts = Math.floor(nConnections / 2);
+const nBots = nConnections - nAccounts;
+// Twice the chats the rate needs at 1 msg/s per chat, at least one per connection.
+const chatsPerConn = Math.max(1, Math.ceil((2 * rate) / nConnections));
+interface Conn { id: string; owner: number; userId: number; kind: 'user' | 'bot' }
+const conns: Conn[] = [];
+const keyring = await openKeyring({ keyringKey: Buffer.from(keyringKey, 'base64'), keyringFile: config.keyring.file });
+await pool(Array.from({ length: nAccounts }, (_, i) => i), 32, async (i) => {
+  const phone = `+1556${String(i).padStart(7, '0')}`;
+  const { userId } = await control<{ userId: number }>(emu.control, 'POST', '/users', { phone, firstName: `Send ${i}` });
+  const { session } = await control<{ session: string }>(emu.control, 'POST', '/sessions', { phone });
+  const id = randomUUID();
+  const owner = i % owners;
+  await insertConnection(db.sql, { id, owner: `bench-owner-${owner}`, kind: 'user', shard: shardOf(id, config.shards), machineVersion: 1 });
+  await putSecret(db.sql, id, 'session', await keyring.encrypt(session, secretContext(id, 'session')));
+  conns.push({ id, owner, userId, kind: 'user' });
+});
+await keyring.close();
+const app = await startApp(config);
+const api = async <T>(owner: number, method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> => {
+  const res = await fetch(app.url + path, {
+    method, headers: { authorization: `Bearer ${tokens[owner]}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: res.status, body: (await res.json()) as T };
+};
+for (;;) {
+  const active = app.supervisor.actors().totals.active ?? 0;
+  if (active >= nAccounts) break;
+  if (performance.now() - setupStarted > 600_000) throw new Error(`accounts not active: ${active}/${nAccounts}`);
+  await new Promise((r) => setTimeout(r, 200));
+}
+await pool(Array.from({ length: nBots }, (_, i) => i), 16, async (i) => {
+  const bot = await control<{ botId: number; token: string }>(emu.control, 'POST', '/bots', { username: `s${stamp}b${i}_bot` });
+  const owner = i % owners;
+  const c = await api<{ id: string; status: string }>(owner, 'POST', '/v1/connections', { platform: 'telegram', kind: 'bot', token: bot.token });
+  if (c.status !== 201) throw new Error(`bot connect ${c.status} ${JSON.stringify(c.body)}`);
+  conns.push({ id: c.body.id, owner, userId: bot.botId, kind: 'bot' });
+});
+interface Target { owner: number; connectionId: string; chat: string }
+const targets: Target[] = [];
+await pool(conns.flatMap((c) => Array.from({ length: chatsPerConn }, (_, j) => ({ c, j }))), 32, async ({ c, j }) => {
+  const username = `s${stamp}${c.kind[0]}${conns.indexOf(c)}c${j}`;
+  await control(emu.control, 'POST', '/chats', {
+    type: 'channel', title: username, username,
+    members: [{ id: c.userId, role: c.kind === 'bot' ? 'admin' : 'creator', ...(c.kind === 'bot' ? { rights: { postMessages: true } } : {}) }],
+  });
+  const chat = await api<{ id: string }>(c.owner, 'POST', `/v1/connections/${c.id}/chats`, { chat: `@${username}` });
+  if (chat.status !== 201) throw new Error(`add chat ${chat.status} ${JSON.stringify(chat.body)}`);
+  targets.push({ owner: c.owner, connectionId: c.id, chat: chat.body.id });
+});
+log(`setup: ${nAccounts} accounts + ${nBots} bots active, ${targets.length} channels (${chatsPerConn} per connection), ${owners} owners in ${((performance.now() - setupStarted) / 1000).toFixed(1)} s`);
+
+// ---- drive: per-owner batches every 100 ms at the target rate
+const stats0 = await control<{ floodWaitsServed: number; delivered: number }>(emu.control, 'GET', '/stats');
+const total = Math.round(rate * durationS);
+const prefix = `s${stamp}:`;
+const accepted = new Map<string, string>(); // message id → text
+let refused = 0;
+let acceptErrors = '';
+const acceptMs: number[] = [];
+let metricsReport: Record<string, { present: boolean; value?: number; sane: boolean }> = {};
+const inflightPosts = new Set<Promise<void>>();
+const started = performance.now();
+let next = 0;
+let scraped = false;
+while (next < total) {
+  const elapsed = (performance.now() - started) / 1000;
+  const due = Math.min(total, Math.floor(elapsed * rate) + 1);
+  const byOwner = new Map<number, { connectionId: string; chat: string; text: string }[]>();
+  for (; next < due; next++) {
+    const t = targets[next % targets.length]!;
+    const list = byOwner.get(t.owner) ?? byOwner.set(t.owner, []).get(t.owner)!;
+    list.push({ connectionId: t.connectionId, chat: t.chat, text: `${prefix}${next}` });
+  }
+  for (const [owner, list] of byOwner) {
+    for (let i = 0; i < list.length; i += 500) {
+      const messages = list.slice(i, i + 500);
+      const t0 = performance.now();
+      const p = api<{ items?: { id: string; text: string }[] }>(owner, 'POST', '/v1/messages/batch', { messages }).then((r) => {
+        if (r.status !== 202 || !r.body.items) { refused += messages.length; acceptErrors ||= `${r.status} ${JSON.stringify(r.body).slice(0, 200)}`; return; }
+        acceptMs.push(performance.now() - t0);
+        for (const m of r.body.items) accepted.set(m.id, m.text);
+      }, (err) => { refused += messages.length; acceptErrors ||= (err as Error).message; }).finally(() => inflightPosts.delete(p));
+      inflightPosts.add(p);
+    }
+  }
+  if (!scraped && elapsed > durationS / 2) {
+    scraped = true;
+    metricsReport = await scrapeMetrics();
+  }
+  await new Promise((r) => setTimeout(r, 100));
+}
+await Promise.all(inflightPosts);
+const driveS = (performance.now() - started) / 1000;
+if (!scraped) metricsReport = await scrapeMetrics();
+log(`drive: ${accepted.size} accepted, ${refused} refused in ${driveS.toFixed(1)} s (${Math.round((accepted.size / driveS) * 60)}/min)${acceptErrors ? `; first refusal: ${acceptErrors}` : ''}`);
+
+// ---- wait for every accepted message to be final
+const waitStarted = performance.now();
+let open = 0;
+for (;;) {
+  const [row] = await db.sql<{ n: number }[]>`select count(*)::int as n from messages where status in ('queued', 'sending')`;
+  open = row!.n;
+  if (open === 0 || (performance.now() - waitStarted) / 1000 > deadlineS) break;
+  await new Promise((r) => setTimeout(r, 500));
+}
+const drainS = (performance.now() - started) / 1000;
+const rows = await db.sql<{ id: string; status: string; ms: number | null }[]>`
+  select id, status, (extract(epoch from (sent_at - created_at)) * 1000)::float8 as ms from messages`;
+const delivered = await control<{ text: string }[]>(emu.control, 'GET', '/messages');
+const seen = new Map<string, number>();
+for (const m of delivered) if (m.text.startsWith(prefix)) seen.set(m.text, (seen.get(m.text) ?? 0) + 1);
+const byId = new Map(rows.map((r) => [r.id, r]));
+let sent = 0; let failed = 0; let lost = 0; let duplicated = 0;
+for (const [id, text] of accepted) {
+  const r = byId.get(id);
+  if (r?.status === 'sent') sent++;
+  if (r?.status === 'failed') failed++;
+  const n = seen.get(text) ?? 0;
+  if (n === 0 && r?.status !== 'failed') lost++; // still open at the deadline counts as lost
+  if (n > 1) duplicated++;
+}
+const lat = rows.filter((r) => r.status === 'sent' && r.ms !== null).map((r) => r.ms!).sort((a, b) => a - b);
+const stats1 = await control<{ floodWaitsServed: number; delivered: number }>(emu.control, 'GET', '/stats');
+const floodWaits = stats1.floodWaitsServed - stats0.floodWaitsServed;
+const p = (q: number) => +(percentile(lat, q) / 1000).toFixed(2);
+log(`result: accepted ${accepted.size}, sent ${sent}, failed ${failed}, lost ${lost}, duplicated ${duplicated}, still open at the deadline ${open}; all final ${drainS.toFixed(1)} s after the first post`);
+log(`accept→sent (createdAt→sentAt): p50 ${p(50)} s, p95 ${p(95)} s, p99 ${p(99)} s; batch POST p50 ${percentile([...acceptMs].sort((a, b) => a - b), 50).toFixed(0)} ms; flood waits served by the emulator ${floodWaits}`);
+log(`metrics mid-run: ${Object.entries(metricsReport).map(([k, v]) => `${k} ${v.present ? (v.sane ? 'ok' : 'INSANE') : 'MISSING'}${v.value !== undefined ? `=${+v.value.toFixed(3)}` : ''}`).join(', ')}`);
+
+await app.stop();
+// ---- broker-only baseline in the same run, on the same vhost, after the daemon stopped
+const broker = await runBrokerBench(Number(values['broker-n']));
+log(`broker only: confirms ${broker.publishPerSec} msg/s, publish→ack ${broker.endToEndPerSec} msg/s`);
+
+log(JSON.stringify({
+  bench: 'send', connections: nConnections, bots: nBots, accounts: nAccounts, chats: targets.length, targetPerMin: Math.round(rate * 60), durationS,
+  accepted: accepted.size, refused, sent, failed, lost, duplicated, openAtDeadline: open,
+  acceptedPerMin: Math.round((accepted.size / driveS) * 60), sentPerMin: Math.round((sent / drainS) * 60), allFinalS: +drainS.toFixed(1),
+  acceptToSentS: { p50: p(50), p95: p(95), p99: p(99) }, floodWaits,
+  metrics: Object.fromEntries(Object.entries(metricsReport).map(([k, v]) => [k, v.present && v.sane])),
+  brokerOnly: { confirmsPerSec: broker.publishPerSec, endToEndPerSec: broker.endToEndPerSec },
+}));
+
+await emu.stop();
+await db.drop();
+try { rabbitctl('delete_vhost', vhost); } catch { /* best effort */ }
+rmSync(dataDir, { recursive: true, force: true });
+process.exit(lost === 0 && duplicated === 0 ? 0 : 1);
+
+// Every series the docs promise, with a value that can be true: counters/gauges finite and ≥ 0,
+// histograms with a _count; the rest above 0 mid-run. telegram_session_duration_seconds only counts
+// sessions that ended (0 is sane in a run without drops) and the queue may be empty at the scrape.
+async function scrapeMetrics(): Promise<Record<string, { present: boolean; value?: number; sane: boolean }>> {
+  const text = await (await fetch(`${app.url}/metrics`)).text();
+  const wanted: [string, 'histogram' | 'value'][] = [
+    ['telegram_session_duration_seconds', 'histogram'], ['telegram_api_latency_seconds', 'histogram'], ['telegram_sessions_active', 'value'],
+    ['telegram_messages_sent_total', 'value'], ['integration_connections', 'value'], ['integration_queue_depth', 'value'],
+    ['http_request_duration_seconds', 'histogram'],
+  ];
+  const zeroOk = new Set(['telegram_session_duration_seconds', 'integration_queue_depth']); // may be 0 without being wrong
+  const out: Record<string, { present: boolean; value?: number; sane: boolean }> = {};
+  for (const [name, type] of wanted) {
+    const series = type === 'histogram' ? `${name}_count` : name;
+    const values = text.split('\n').filter((l) => l.startsWith(`${series}{`) || l.startsWith(`${series} `)).map((l) => Number(l.split(' ').at(-1)));
+    const present = text.includes(`# TYPE ${name} `);
+    const sum = values.reduce((a, b) => a + b, 0);
+    out[name] = { present, ...(values.length ? { value: sum } : {}), sane: present && values.every((v) => Number.isFinite(v) && v >= 0) && (zeroOk.has(name) ? true : values.length > 0 && sum > 0) };
+  }
+  return out;
+}
+
+async function runBrokerBench(n: number): Promise<{ publishPerSec: number; endToEndPerSec: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', new URL('./send-broker.bench.ts', import.meta.url).pathname, String(n)], {
+    env: { ...process.env, AMQP_URL: amqpUrl }, stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let result: { publishPerSec: number; endToEndPerSec: number } | undefined;
+  createInterface({ input: child.stdout! }).on('line', (line) => { if (line.startsWith('{"bench":"send-broker"')) result = JSON.parse(line); });
+  await new Promise((r) => child.once('exit', r));
+  if (!result) throw new Error('send-broker bench printed no result');
+  return result;
+}
