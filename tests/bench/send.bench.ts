@@ -125,6 +125,8 @@ const prefix = `s${stamp}:`;
 const accepted = new Map<string, string>(); // message id → text
 let refused = 0;
 let acceptErrors = '';
+const refusals = new Map<string, number>(); // reason → messages refused
+const refuse = (reason: string, n: number) => { refused += n; refusals.set(reason, (refusals.get(reason) ?? 0) + n); };
 const acceptMs: number[] = [];
 let metricsReport: Record<string, { present: boolean; value?: number; sane: boolean }> = {};
 const inflightPosts = new Set<Promise<void>>();
@@ -145,10 +147,10 @@ while (next < total) {
       const messages = list.slice(i, i + 500);
       const t0 = performance.now();
       const p = api<{ items?: { id: string; text: string }[] }>(owner, 'POST', '/v1/messages/batch', { messages }).then((r) => {
-        if (r.status !== 202 || !r.body.items) { refused += messages.length; acceptErrors ||= `${r.status} ${JSON.stringify(r.body).slice(0, 200)}`; return; }
+        if (r.status !== 202 || !r.body.items) { refuse(`HTTP ${r.status}`, messages.length); acceptErrors ||= `${r.status} ${JSON.stringify(r.body).slice(0, 200)}`; return; }
         acceptMs.push(performance.now() - t0);
         for (const m of r.body.items) accepted.set(m.id, m.text);
-      }, (err) => { refused += messages.length; acceptErrors ||= (err as Error).message; }).finally(() => inflightPosts.delete(p));
+      }, (err) => { refuse(`${(err as Error).message}${(err as { cause?: { code?: string } }).cause?.code ? ` (${(err as { cause: { code: string } }).cause.code})` : ''}`, messages.length); acceptErrors ||= (err as Error).message; }).finally(() => inflightPosts.delete(p));
       inflightPosts.add(p);
     }
   }
@@ -161,7 +163,7 @@ while (next < total) {
 await Promise.all(inflightPosts);
 const driveS = (performance.now() - started) / 1000;
 if (!scraped) metricsReport = await scrapeMetrics();
-log(`drive: ${accepted.size} accepted, ${refused} refused in ${driveS.toFixed(1)} s (${Math.round((accepted.size / driveS) * 60)}/min)${acceptErrors ? `; first refusal: ${acceptErrors}` : ''}`);
+log(`drive: ${accepted.size} accepted, ${refused} refused in ${driveS.toFixed(1)} s (${Math.round((accepted.size / driveS) * 60)}/min)${refused ? `; refused by reason: ${JSON.stringify(Object.fromEntries(refusals))}; first: ${acceptErrors}` : ''}`);
 
 // ---- wait for every accepted message to be final
 const waitStarted = performance.now();
@@ -179,20 +181,23 @@ const delivered = await control<{ text: string }[]>(emu.control, 'GET', '/messag
 const seen = new Map<string, number>();
 for (const m of delivered) if (m.text.startsWith(prefix)) seen.set(m.text, (seen.get(m.text) ?? 0) + 1);
 const byId = new Map(rows.map((r) => [r.id, r]));
-let sent = 0; let failed = 0; let lost = 0; let duplicated = 0;
+let sent = 0; let failed = 0; let lost = 0; let duplicated = 0; let undeliveredOpen = 0;
 for (const [id, text] of accepted) {
   const r = byId.get(id);
   if (r?.status === 'sent') sent++;
   if (r?.status === 'failed') failed++;
   const n = seen.get(text) ?? 0;
-  if (n === 0 && r?.status !== 'failed') lost++; // still open at the deadline counts as lost
+  // Lost: final as sent (or vanished) yet never in the chat. Rows still open at the deadline are
+  // reported apart (undelivered, not yet given up on).
+  if (n === 0 && (r === undefined || r.status === 'sent')) lost++;
+  if (n === 0 && (r?.status === 'queued' || r?.status === 'sending')) undeliveredOpen++;
   if (n > 1) duplicated++;
 }
 const lat = rows.filter((r) => r.status === 'sent' && r.ms !== null).map((r) => r.ms!).sort((a, b) => a - b);
 const stats1 = await control<{ floodWaitsServed: number; delivered: number }>(emu.control, 'GET', '/stats');
 const floodWaits = stats1.floodWaitsServed - stats0.floodWaitsServed;
 const p = (q: number) => +(percentile(lat, q) / 1000).toFixed(2);
-log(`result: accepted ${accepted.size}, sent ${sent}, failed ${failed}, lost ${lost}, duplicated ${duplicated}, still open at the deadline ${open}; all final ${drainS.toFixed(1)} s after the first post`);
+log(`result: accepted ${accepted.size}, sent ${sent}, failed ${failed}, lost ${lost}, duplicated ${duplicated}, still open at the deadline ${open} (${undeliveredOpen} of them not in the chat); all final ${drainS.toFixed(1)} s after the first post`);
 log(`accept→sent (createdAt→sentAt): p50 ${p(50)} s, p95 ${p(95)} s, p99 ${p(99)} s; batch POST p50 ${percentile([...acceptMs].sort((a, b) => a - b), 50).toFixed(0)} ms; flood waits served by the emulator ${floodWaits}`);
 log(`metrics mid-run: ${Object.entries(metricsReport).map(([k, v]) => `${k} ${v.present ? (v.sane ? 'ok' : 'INSANE') : 'MISSING'}${v.value !== undefined ? `=${+v.value.toFixed(3)}` : ''}`).join(', ')}`);
 
@@ -203,7 +208,7 @@ log(`broker only: confirms ${broker.publishPerSec} msg/s, publish→ack ${broker
 
 log(JSON.stringify({
   bench: 'send', connections: nConnections, bots: nBots, accounts: nAccounts, chats: targets.length, targetPerMin: Math.round(rate * 60), durationS,
-  accepted: accepted.size, refused, sent, failed, lost, duplicated, openAtDeadline: open,
+  accepted: accepted.size, refused, sent, failed, lost, duplicated, openAtDeadline: open, undeliveredOpen,
   acceptedPerMin: Math.round((accepted.size / driveS) * 60), sentPerMin: Math.round((sent / drainS) * 60), allFinalS: +drainS.toFixed(1),
   acceptToSentS: { p50: p(50), p95: p(95), p99: p(99) }, floodWaits,
   metrics: Object.fromEntries(Object.entries(metricsReport).map(([k, v]) => [k, v.present && v.sane])),
