@@ -308,6 +308,16 @@ export class Supervisor implements ConnectionService, MessageSender {
 
   // ---- Operators ---------------------------------------------------------------------------
 
+  /** Connections per status, from the counters kept on every change: O(states), not O(actors). */
+  totals(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [key, n] of this.#counts) {
+      const status = key.slice(0, key.indexOf('|'));
+      if (n > 0) out[status] = (out[status] ?? 0) + n;
+    }
+    return out;
+  }
+
   actors(): { items: ActorSummary[]; totals: Record<string, number> } {
     const totals: Record<string, number> = {};
     const items = [...this.#registry.values()].map((rt) => {

@@ -88,6 +88,7 @@ test('a connection that keeps failing opens its breaker; the others stay active'
   assert.is(await statusOf(good.id), 'active');
   const sum = s.supervisor.actors();
   assert.ok(sum.totals.error! >= 1 && sum.totals.active! >= 1);
+  assert.equal(s.supervisor.totals(), sum.totals, 'the O(1) counters agree with a full walk');
   // Reconnect resets the breaker: once Telegram accepts connections again the account is back.
   s.emu.fault({ type: 'clear' });
   assert.is((await s.supervisor.reconnect(OWNER, bad.id)).id, bad.id);
