@@ -123,6 +123,9 @@ as_pg "$PGBIN/pg_verifybackup" -q "$BASE"
 step "base backup taken and verified ($(du -sh "$BASE" | cut -f1))"
 
 # --- 3. writes after the backup, the restore point, the accident --------------------------------
+# pgBackRest picks the backup set by its stop time in whole seconds: a target in the same second as
+# the backup's end finds no set "before" it (seen in CI). Wait into the next second first.
+sql $PORT_PRIMARY postgres "select pg_sleep(1.1)" >/dev/null
 sql $PORT_PRIMARY drill "insert into drill_orders (id, note) select g, 'late order ' || g from generate_series($ROWS + 1, $ROWS + $ROWS / 2) g"
 before=$(sql $PORT_PRIMARY drill "select count(*) from drill_orders")
 checksum_before=$(sql $PORT_PRIMARY drill "select md5(string_agg(id || ':' || note, ',' order by id)) from drill_orders")
