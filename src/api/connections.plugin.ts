@@ -3,7 +3,7 @@ import { isValidPhoneNumber, parsePhoneNumber } from 'libphonenumber-js/max';
 import type postgres from 'postgres';
 import QRCode from 'qrcode';
 import { AppError } from '../errors.ts';
-import type { ListFilter } from '../store/connections.ts';
+import { createdAtText, type ListFilter } from '../store/connections.ts';
 import type { ConnectionService, CreateConnection } from '../supervisor/types.ts';
 import {
   callerIn, codeSchema, connectionCursor, connectionPage, connectionSchema, createConnectionSchema, documented, idParams,
@@ -102,8 +102,8 @@ export const connectionsPlugin: Plugin<ConnectionsPluginOptions> = {
         const last = page.at(-1)!;
         // The cursor carries created_at as Postgres text with microseconds: the API's ISO string has
         // milliseconds, which would repeat or skip rows created within the same millisecond.
-        const [exact] = await sql<{ created_at: string }[]>`select created_at::text as created_at from connections where id = ${last.id} and owner = ${sub}`;
-        return { items: page, nextCursor: connectionCursor.encode({ createdAt: exact?.created_at ?? last.createdAt, id: last.id }) };
+        const exact = await createdAtText(sql, sub, last.id);
+        return { items: page, nextCursor: connectionCursor.encode({ createdAt: exact ?? last.createdAt, id: last.id }) };
       },
     });
 

@@ -53,12 +53,37 @@ export const toConnection = (r: ConnectionRow): Connection => ({
   ...(r.last_active_at ? { lastActiveAt: r.last_active_at.toISOString() } : {}),
 });
 
-export async function insertConnection(sql: Sql, row: { id: string; owner: string; kind: 'user' | 'bot'; shard: number; phoneMasked?: string; login?: Record<string, unknown>; machineVersion: number }): Promise<ConnectionRow> {
+export interface NewConnection {
+  id: string; owner: string; kind: 'user' | 'bot'; shard: number; machineVersion: number;
+  phoneMasked?: string; login?: Record<string, unknown>;
+  /** Known up front for bots (getMe ran before the row exists). */
+  profile?: { platformUserId: string; displayName: string; username?: string };
+}
+
+export async function insertConnection(sql: Sql, row: NewConnection): Promise<ConnectionRow> {
   const [r] = await sql<ConnectionRow[]>`
-    insert into connections (id, owner, kind, shard, phone_masked, login, machine_version)
-    values (${row.id}, ${row.owner}, ${row.kind}, ${row.shard}, ${row.phoneMasked ?? null}, ${row.login ? sql.json(row.login as never) : null}, ${row.machineVersion})
+    insert into connections (id, owner, kind, shard, phone_masked, login, machine_version, platform_user_id, display_name, username)
+    values (${row.id}, ${row.owner}, ${row.kind}, ${row.shard}, ${row.phoneMasked ?? null}, ${row.login ? sql.json(row.login as never) : null},
+            ${row.machineVersion}, ${row.profile?.platformUserId ?? null}, ${row.profile?.displayName ?? null}, ${row.profile?.username ?? null})
     returning *`;
   return r!;
+}
+
+/** The owner's bot connection for this Telegram bot id, if any (one bot is connected once per owner). */
+export async function findBot(sql: Sql, owner: string, platformUserId: string): Promise<string | undefined> {
+  const [r] = await sql<{ id: string }[]>`select id from connections where owner = ${owner} and kind = 'bot' and platform_user_id = ${platformUserId}`;
+  return r?.id;
+}
+
+export async function connectionIds(sql: Sql, owner: string): Promise<string[]> {
+  const rows = await sql<{ id: string }[]>`select id from connections where owner = ${owner}`;
+  return rows.map((r) => r.id);
+}
+
+/** created_at as Postgres text with microseconds, for keyset cursors (ISO strings keep milliseconds only). */
+export async function createdAtText(sql: Sql, owner: string, id: string): Promise<string | undefined> {
+  const [r] = await sql<{ created_at: string }[]>`select created_at::text as created_at from connections where id = ${id} and owner = ${owner}`;
+  return r?.created_at;
 }
 
 export async function getConnection(sql: Sql, owner: string, id: string): Promise<ConnectionRow | undefined> {

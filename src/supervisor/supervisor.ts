@@ -17,7 +17,7 @@ import type { Platform } from '../platforms/telegram/index.ts';
 import { shardOf } from '../shard.ts';
 import { recordAudit } from '../store/audit.ts';
 import {
-  deleteConnection, getConnection, insertConnection, listConnections, listRunnable, saveState, toConnection,
+  connectionIds, deleteConnection, findBot, getConnection, insertConnection, listConnections, listRunnable, saveState, toConnection,
   type Connection, type ConnectionRow, type ListFilter, type Status,
 } from '../store/connections.ts';
 import { breakerStateName, createBreaker, type ConnectionBreaker } from './breaker.ts';
@@ -145,11 +145,9 @@ export class Supervisor implements ConnectionService, MessageSender {
     let row: ConnectionRow;
     if (input.kind === 'bot') {
       const me = await this.#o.platform.verifyBotToken(input.token);
-      const [dup] = await sql`select id from connections where owner = ${owner} and kind = 'bot' and platform_user_id = ${me.platformUserId}`;
-      if (dup) throw new AppError('INVALID_STATE', 'This bot is already connected');
+      if (await findBot(sql, owner, me.platformUserId)) throw new AppError('INVALID_STATE', 'This bot is already connected');
       row = await sql.begin(async (tx) => {
-        const r = await insertConnection(tx, { id, owner, kind: 'bot', shard, machineVersion: BOT_VERSION });
-        await tx`update connections set platform_user_id = ${me.platformUserId}, display_name = ${me.displayName}, username = ${me.username ?? null} where id = ${id}`;
+        const r = await insertConnection(tx, { id, owner, kind: 'bot', shard, machineVersion: BOT_VERSION, profile: me });
         await recordAudit(tx, { owner, actor: owner, action: 'connection.created', target: id, details: { kind: 'bot', botId: me.platformUserId } });
         return r;
       });
@@ -265,8 +263,8 @@ export class Supervisor implements ConnectionService, MessageSender {
   }
 
   async removeAll(owner: string): Promise<number> {
-    const ids = await this.#o.sql<{ id: string }[]>`select id from connections where owner = ${owner}`;
-    for (const { id } of ids) await this.remove(owner, id).catch((err) => { if (!(isAppError(err) && err.code === 'NOT_FOUND')) throw err; });
+    const ids = await connectionIds(this.#o.sql, owner);
+    for (const id of ids) await this.remove(owner, id).catch((err) => { if (!(isAppError(err) && err.code === 'NOT_FOUND')) throw err; });
     return ids.length;
   }
 
