@@ -1,6 +1,8 @@
 import type postgres from 'postgres';
 import type { Logger } from 'winston';
 import { logger as defaultLogger } from '../observability/logger.ts';
+import { purgeAudit } from '../store/audit.ts';
+import { purgeFinishedMessages } from '../store/messages.ts';
 
 // Retention (RETENTION_DAYS, default 30): audit entries older than that are deleted, and so are
 // messages that ended (sent or failed) longer ago than that. Deleting the message row rather than
@@ -26,19 +28,14 @@ export async function purgeExpired(sql: postgres.Sql, opts: RetentionOptions): P
   const cutoff = new Date((opts.now ?? new Date()).getTime() - opts.days * 86_400_000);
   const result: RetentionResult = { audit: 0, messages: 0 };
   for (;;) {
-    const r = await sql`
-      delete from audit where id in (select id from audit where at < ${cutoff} order by id limit ${batch})`;
-    result.audit += r.count;
-    if (r.count < batch) break;
+    const n = await purgeAudit(sql, cutoff, batch);
+    result.audit += n;
+    if (n < batch) break;
   }
   for (;;) {
-    const r = await sql`
-      delete from messages where id in (
-        select id from messages
-        where status in ('sent', 'failed') and coalesce(sent_at, updated_at) < ${cutoff}
-        limit ${batch})`;
-    result.messages += r.count;
-    if (r.count < batch) break;
+    const n = await purgeFinishedMessages(sql, cutoff, batch);
+    result.messages += n;
+    if (n < batch) break;
   }
   return result;
 }

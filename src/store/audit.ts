@@ -27,8 +27,8 @@ export const toAuditView = (r: AuditRow) => ({
   id: r.id, at: r.at.toISOString(), actor: r.actor, action: r.action, target: r.target, details: r.details,
 });
 
-/** Retention: audit rows older than `days` go (RETENTION_DAYS, default 30). */
-export async function purgeAudit(sql: Sql, days: number): Promise<number> {
-  const rows = await sql`delete from audit where at < now() - make_interval(days => ${days}) returning 1`;
-  return rows.length;
+/** Retention: deletes up to `batch` audit rows older than `cutoff`; returns how many went. */
+export async function purgeAudit(sql: Sql, cutoff: Date, batch: number): Promise<number> {
+  const r = await sql`delete from audit where id in (select id from audit where at < ${cutoff} order by id limit ${batch})`;
+  return r.count;
 }

@@ -365,3 +365,13 @@ export async function queueStats(sql: Sql): Promise<QueueStats> {
   }
   return out;
 }
+
+/** Retention: deletes up to `batch` finished (sent/failed) messages that ended before `cutoff`. */
+export async function purgeFinishedMessages(sql: Sql, cutoff: Date, batch: number): Promise<number> {
+  const r = await sql`
+    delete from messages where id in (
+      select id from messages
+      where status in ('sent', 'failed') and coalesce(sent_at, updated_at) < ${cutoff}
+      limit ${batch})`;
+  return r.count;
+}
