@@ -2,10 +2,10 @@
 // be retired (Vault: min_decryption_version; local: drop from the file). Walks connection_secrets by primary
 // key in batches (keyset pagination: no offset scans, no long transaction) and updates a row only if its
 // ciphertext is still the one we read, so it is idempotent and safe next to writers and a second runner.
-// Its SQL belongs in src/store eventually; it lives here until a secrets query module exists.
 import type postgres from 'postgres';
 import { isAppError } from '../errors.ts';
 import { logger } from '../observability/logger.ts';
+import { replaceSecret, secretsPage } from '../store/connections.ts';
 import { secretContext, type Keyring } from './keyring.ts';
 
 export interface RewrapCounts {
@@ -16,20 +16,12 @@ export interface RewrapCounts {
   failed: number; // could not be rewrapped (malformed, wrong context): left as they were
 }
 
-interface SecretRow { connection_id: string; name: string; ciphertext: string }
-
 export async function rewrapAll(sql: postgres.Sql, keyring: Keyring, opts: { batchSize?: number } = {}): Promise<RewrapCounts> {
   const batchSize = opts.batchSize ?? 100;
   const counts: RewrapCounts = { scanned: 0, rewrapped: 0, current: 0, raced: 0, failed: 0 };
   let after: { id: string; name: string } | null = null;
   for (;;) {
-    const rows: SecretRow[] = await sql<SecretRow[]>`
-      select connection_id, name, ciphertext
-      from connection_secrets
-      ${after ? sql`where (connection_id, name) > (${after.id}::uuid, ${after.name})` : sql``}
-      order by connection_id, name
-      limit ${batchSize}
-    `;
+    const rows = await secretsPage(sql, after, batchSize);
     for (const row of rows) {
       counts.scanned += 1;
       try {
@@ -38,11 +30,7 @@ export async function rewrapAll(sql: postgres.Sql, keyring: Keyring, opts: { bat
           continue;
         }
         const next = await keyring.rewrap(row.ciphertext, secretContext(row.connection_id, row.name));
-        const res = await sql`
-          update connection_secrets set ciphertext = ${next}, updated_at = now()
-          where connection_id = ${row.connection_id} and name = ${row.name} and ciphertext = ${row.ciphertext}
-        `;
-        if (res.count === 1) counts.rewrapped += 1;
+        if (await replaceSecret(sql, row, next)) counts.rewrapped += 1;
         else counts.raced += 1;
       } catch (err) {
         // The keyring being down fails every row alike: stop, the next run starts over.

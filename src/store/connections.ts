@@ -170,3 +170,23 @@ export async function deleteSecret(sql: Sql, connectionId: string, name: SecretN
 export async function countByState(sql: Sql): Promise<{ status: Status; kind: string; n: number }[]> {
   return sql<{ status: Status; kind: string; n: number }[]>`select status, kind, count(*)::int as n from connections group by status, kind`;
 }
+
+export interface SecretRow { connection_id: string; name: SecretName; ciphertext: string }
+
+/** One page of ciphertexts in primary-key order (keyset pagination: no offset scans, no long transaction). */
+export async function secretsPage(sql: Sql, after: { id: string; name: string } | null, limit: number): Promise<SecretRow[]> {
+  return sql<SecretRow[]>`
+    select connection_id, name, ciphertext
+    from connection_secrets
+    ${after ? sql`where (connection_id, name) > (${after.id}::uuid, ${after.name})` : sql``}
+    order by connection_id, name
+    limit ${limit}`;
+}
+
+/** Replaces a ciphertext only if it is still `expected` (compare-and-set); false when someone changed it. */
+export async function replaceSecret(sql: Sql, row: SecretRow, next: string): Promise<boolean> {
+  const res = await sql`
+    update connection_secrets set ciphertext = ${next}, updated_at = now()
+    where connection_id = ${row.connection_id} and name = ${row.name} and ciphertext = ${row.ciphertext}`;
+  return res.count === 1;
+}
