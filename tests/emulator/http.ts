@@ -1,3 +1,4 @@
+import type { Server as NetServer } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -43,4 +44,14 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
 /** Waits `ms` unless the signal aborts first (server stopping); never throws. */
 export async function delay(ms: number, signal: AbortSignal): Promise<void> {
   await sleep(ms, undefined, { signal }).catch(() => undefined);
+}
+
+/** Listens on host:port (0 = any free port) and resolves with the port actually bound. */
+export async function listenOn(server: NetServer, host: string, port: number, backlog?: number): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port, ...(backlog ? { backlog } : {}) }, () => resolve());
+  });
+  const addr = server.address();
+  return typeof addr === 'object' && addr ? addr.port : port;
 }

@@ -37,11 +37,9 @@ export interface PrivateRabbit {
 
 const rabbitBin = '/usr/lib/rabbitmq/bin';
 
-export async function startPrivateRabbit(): Promise<PrivateRabbit> {
-  const dir = mkdtempSync(join(tmpdir(), 'rmq-private-'));
-  const node = `priv-${randomBytes(4).toString('hex')}@localhost`;
-  const [port, distPort] = [await freePort(), await freePort()];
-  const env: NodeJS.ProcessEnv = {
+/** The environment of a RabbitMQ node living entirely in `dir`, apart from the shared node on 5672. */
+export function privateRabbitEnv(dir: string, node: string, distPort: number): NodeJS.ProcessEnv {
+  return {
     ...process.env,
     HOME: dir, // the node and rabbitmqctl share a fresh Erlang cookie here
     RABBITMQ_CONF_ENV_FILE: join(dir, 'rabbitmq-env.conf'), // not /etc/rabbitmq's, which names the shared node
@@ -55,6 +53,13 @@ export async function startPrivateRabbit(): Promise<PrivateRabbit> {
     ERL_EPMD_ADDRESS: '127.0.0.1',
     RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '-kernel inet_dist_use_interface {127,0,0,1}',
   };
+}
+
+export async function startPrivateRabbit(): Promise<PrivateRabbit> {
+  const dir = mkdtempSync(join(tmpdir(), 'rmq-private-'));
+  const node = `priv-${randomBytes(4).toString('hex')}@localhost`;
+  const [port, distPort] = [await freePort(), await freePort()];
+  const env = privateRabbitEnv(dir, node, distPort);
   writeFileSync(join(dir, 'rabbitmq.conf'), [
     `listeners.tcp.default = 127.0.0.1:${port}`,
     'disk_free_limit.absolute = 50MB', // this machine's disk may have little free

@@ -8,11 +8,11 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Connection, type ConnectionOptions } from 'rabbitmq-client';
+import { freePort, privateRabbitEnv } from '../helpers/private-services.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 // The Debian wrapper /usr/sbin/rabbitmq-server switches to the rabbitmq user; the scripts behind
@@ -27,30 +27,7 @@ const user = 'integration-service';
 const password = randomBytes(12).toString('hex');
 let started = false;
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-
-const env = (distPort: number): NodeJS.ProcessEnv => ({
-  ...process.env,
-  HOME: dir, // the node and rabbitmqctl share a fresh Erlang cookie here
-  RABBITMQ_CONF_ENV_FILE: join(dir, 'rabbitmq-env.conf'), // not /etc/rabbitmq's, which names the shared node
-  RABBITMQ_NODENAME: node,
-  RABBITMQ_DIST_PORT: String(distPort),
-  RABBITMQ_CONFIG_FILE: join(dir, 'rabbitmq.conf'),
-  RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, 'enabled_plugins'),
-  RABBITMQ_MNESIA_BASE: join(dir, 'mnesia'),
-  RABBITMQ_LOG_BASE: join(dir, 'log'),
-  RABBITMQ_PID_FILE: join(dir, 'node.pid'),
-  ERL_EPMD_ADDRESS: '127.0.0.1',
-  RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '-kernel inet_dist_use_interface {127,0,0,1}',
-});
+const env = (distPort: number): NodeJS.ProcessEnv => privateRabbitEnv(dir, node, distPort);
 let nodeEnv: NodeJS.ProcessEnv = {};
 
 const ctl = (...args: string[]) => spawnSync(join(bin, 'rabbitmqctl'), ['-n', node, ...args], { cwd: dir, env: nodeEnv, encoding: 'utf8', timeout: 70_000 });

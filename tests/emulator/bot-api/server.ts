@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import type { World } from '../world/world.ts';
 import { TgError, type BotRec, type ChatRec, type PeerRef, type WorldEvent } from '../world/types.ts';
-import { BodyError, delay, readParams, sendJson } from '../http.ts';
+import { BodyError, delay, readParams, sendJson, listenOn } from '../http.ts';
 import { chatJson, memberJson, messageJson, privateChatJson, updateJson, userJson } from './render.ts';
 
 // The Bot API over HTTP: /bot<token>/<method>, GET query or POST JSON/form, Telegram's envelope
@@ -64,13 +64,8 @@ export class BotApiServer {
   }
 
   async listen(host: string, port: number): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => resolve());
-    });
-    const addr = this.server.address();
+    this.address.port = await listenOn(this.server, host, port);
     this.address.host = host;
-    this.address.port = typeof addr === 'object' && addr ? addr.port : port;
     return this.address.port;
   }
 

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { TgError } from '../world/types.ts';
-import { BodyError, readParams, sendJson } from '../http.ts';
+import { BodyError, readParams, sendJson, listenOn } from '../http.ts';
 import type { Emulator } from '../index.ts';
 
 // The control API (EMULATOR.md): JSON over HTTP on loopback, a thin mapping onto the Emulator's
@@ -51,13 +51,8 @@ export class ControlServer {
   }
 
   async listen(host: string, port: number): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => resolve());
-    });
-    const addr = this.server.address();
+    this.address.port = await listenOn(this.server, host, port);
     this.address.host = host;
-    this.address.port = typeof addr === 'object' && addr ? addr.port : port;
     return this.address.port;
   }
 

@@ -1,3 +1,4 @@
+import { listenOn } from '../http.ts';
 import { createServer, type Server } from 'node:net';
 import { Api } from 'telegram';
 import type { ServerKey } from '../crypto/server-keys.ts';
@@ -31,14 +32,9 @@ export class MtprotoServer {
   }
 
   async listen(host: string, port: number): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      // A benchmark opens thousands of connections at once; the default backlog (511) drops some.
-      this.server.listen({ host, port, backlog: 8192 }, () => resolve());
-    });
-    const addr = this.server.address();
+    // A benchmark opens thousands of connections at once; the default backlog (511) drops some.
+    this.address.port = await listenOn(this.server, host, port, 8192);
     this.address.host = host;
-    this.address.port = typeof addr === 'object' && addr ? addr.port : port;
     return this.address.port;
   }
 
