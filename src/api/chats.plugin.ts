@@ -4,6 +4,7 @@ import type postgres from 'postgres';
 import { AppError } from '../errors.ts';
 import { recordAudit } from '../store/audit.ts';
 import { deleteChat, getChat, listChats, ownsConnection, toChat, updateChatCheck, upsertChat } from '../store/chats.ts';
+import { transaction } from '../store/transaction.ts';
 import type { ConnectionService } from '../supervisor/types.ts';
 import { addChatSchema, callerIn, chatList, chatParams, chatQuery, chatSchema, documented, idParams, notFoundOnBadParams } from './schemas.ts';
 import { authStrategy } from './server.ts';
@@ -53,7 +54,7 @@ export const chatsPlugin: Plugin<ChatsPluginOptions> = {
         const { chat, requireAdmin } = request.payload;
         const check = await connections.checkChat(sub, connectionId, chat);
         if (requireAdmin && !check.isAdmin) throw new AppError('TG_NOT_ADMIN', 'the connection is not an admin of this chat');
-        const { row, created } = await internals.orNotFound(sql.begin(async (tx) => {
+        const { row, created } = await internals.orNotFound(transaction(sql, async (tx) => {
           // The id is chosen first so the audit entry can name it; a re-add keeps the stored id.
           const [existing] = await tx<{ id: string }[]>`
             select id from chats where owner = ${sub} and connection_id = ${connectionId} and platform_chat_id = ${check.platformChatId}`;
@@ -76,10 +77,10 @@ export const chatsPlugin: Plugin<ChatsPluginOptions> = {
       },
       handler: async (request) => {
         const { sub } = callerIn(request);
-        const rows = await sql.begin('isolation level repeatable read', async (tx) => {
+        const rows = await transaction(sql, async (tx) => {
           if (!(await ownsConnection(tx, sub, request.params.id))) throw internals.notFound();
           return listChats(tx, sub, request.params.id);
-        });
+        }, 'repeatable read');
         return { items: rows.map(toChat) };
       },
     });
@@ -116,7 +117,7 @@ export const chatsPlugin: Plugin<ChatsPluginOptions> = {
       handler: async (request, h) => {
         const { sub } = callerIn(request);
         const { id, chatId } = request.params;
-        await sql.begin(async (tx) => {
+        await transaction(sql, async (tx) => {
           await recordAudit(tx, { owner: sub, actor: sub, action: 'chat.removed', target: chatId, details: { connectionId: id } });
           // Nothing deleted: the audit entry above rolls back with this error.
           if (!(await deleteChat(tx, sub, id, chatId))) throw internals.notFound();

@@ -3,6 +3,7 @@ import type postgres from 'postgres';
 import { AppError, type ErrorDetail } from '../errors.ts';
 import { bus } from '../events/bus.ts';
 import { traceCarrier, withSpan, type TraceCarrier } from '../observability/tracing.ts';
+import { transaction } from './transaction.ts';
 
 // The outbox. A message row commits together with its audit row before the API answers 202; from
 // then on the row is the truth and broker copies are only wake-up calls (src/delivery). Caller-facing
@@ -100,7 +101,7 @@ export interface AuditContext { actor: string; requireActive?: boolean }
  */
 export async function acceptMessages(sql: postgres.Sql, owner: string, inputs: MessageInput[], audit: AuditContext): Promise<AcceptResult[]> {
   validate(inputs);
-  const results = await withSpan('outbox insert', { 'messaging.batch.message_count': inputs.length }, () => sql.begin(async (tx) => {
+  const results = await withSpan('outbox insert', { 'messaging.batch.message_count': inputs.length }, () => transaction(sql, async (tx) => {
     // Inside the span: the relay's publish span becomes a child of this insert.
     const traceContext = traceCarrier();
     const connIds = [...new Set(inputs.map((i) => i.connectionId))];

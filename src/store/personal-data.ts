@@ -3,6 +3,7 @@ import { listAudit, toAuditView, type AuditRow } from './audit.ts';
 import { toChat, type ChatRow } from './chats.ts';
 import { toConnection, type ConnectionRow } from './connections.ts';
 import type { MessageRow } from './messages.ts';
+import { transaction } from './transaction.ts';
 
 // Everything stored about one owner (the JWT `sub`), for GET /v1/me/export and DELETE /v1/me.
 // Secrets (connection_secrets, machine snapshots) are never selected: they are ours to run the
@@ -43,7 +44,7 @@ const maxAuditRows = 1_000_000;
 
 /** One consistent snapshot (repeatable read) of the owner's rows. */
 export async function exportPersonalData(sql: postgres.Sql, owner: string, now: Date = new Date()): Promise<PersonalData> {
-  return sql.begin('isolation level repeatable read read only', async (tx) => {
+  return transaction(sql, async (tx) => {
     const connections = await tx<ConnectionRow[]>`
       select id, owner, platform, kind, status, status_since, display_name, username, platform_user_id, phone_masked,
              login, error, null as snapshot, machine_version, shard, created_at, updated_at, last_active_at
@@ -59,7 +60,7 @@ export async function exportPersonalData(sql: postgres.Sql, owner: string, now: 
       messages: messages.map(toExportMessage),
       audit: audit.map(toAuditView),
     };
-  });
+  }, 'repeatable read read only');
 }
 
 export interface Deleted { connections: number; chats: number; messages: number; audit: number }
@@ -70,7 +71,7 @@ export interface Deleted { connections: number; chats: number; messages: number;
  * connections left behind (an actor that failed to stop) go here too, their secrets by cascade.
  */
 export async function deletePersonalData(sql: postgres.Sql, owner: string): Promise<Deleted> {
-  return sql.begin(async (tx) => {
+  return transaction(sql, async (tx) => {
     const messages = await tx`delete from messages where owner = ${owner}`;
     const chats = await tx`delete from chats where owner = ${owner}`;
     const connections = await tx`delete from connections where owner = ${owner}`;

@@ -1,0 +1,68 @@
+// Transactions on a reserved connection, instead of postgres.js's sql.begin. In postgres.js 3.4.9
+// (the newest release) sql.begin reserves its connection in a hook that runs only when BEGIN did not
+// fill the pipeline (100 queries) and the socket took the bytes without backpressure
+// (porsager/postgres#823, #1189). Otherwise BEGIN runs on a pooled connection: the driver throws
+// UNSAFE_TRANSACTION, and the open transaction goes back to the pool where unrelated queries run
+// inside it. Measured: 500-message batch accepts under a full pipeline got HTTP 500s. Here the
+// connection is ours (sql.reserve()) before BEGIN is written, so no other query can land on it.
+import type postgres from 'postgres';
+
+/** The handle a transaction body gets: every query on it runs inside the transaction. */
+export type Tx = postgres.ReservedSql;
+
+/** The isolation modes the store uses; default read committed, read write. */
+export type TransactionMode = 'repeatable read' | 'repeatable read read only';
+
+/**
+ * Runs fn between BEGIN and COMMIT on one reserved connection; ROLLBACK and rethrow when fn throws
+ * (same semantics as sql.begin). Resolves with fn's result after COMMIT.
+ */
+export async function transaction<T>(sql: postgres.Sql, fn: (tx: Tx) => Promise<T>, mode?: TransactionMode): Promise<T> {
+  const tx = await sql.reserve();
+  // A connection that died under us is already back in the pool's closed queue (reconnected on the
+  // next query); releasing it again would put its null socket in the open queue.
+  let broken = false;
+  try {
+    await begin(tx, mode);
+    let result: T;
+    try {
+      result = await fn(tx);
+    } catch (err) {
+      broken = isConnectionError(err);
+      if (!broken) await tx`rollback`.catch((e: unknown) => { broken = isConnectionError(e); });
+      throw err;
+    }
+    try {
+      await tx`commit`;
+    } catch (err) {
+      broken = isConnectionError(err);
+      throw err;
+    }
+    return result;
+  } catch (err) {
+    broken ||= isConnectionError(err);
+    throw err;
+  } finally {
+    if (!broken) tx.release();
+  }
+}
+
+// Tagged templates only (no sql.unsafe): one literal per mode.
+function begin(tx: Tx, mode: TransactionMode | undefined) {
+  if (mode === 'repeatable read') return tx`begin isolation level repeatable read`;
+  if (mode === 'repeatable read read only') return tx`begin isolation level repeatable read read only`;
+  return tx`begin`;
+}
+
+// The driver's connection errors (CONNECTION_CLOSED, CONNECT_TIMEOUT, …) and socket errors
+// (ECONNRESET, EPIPE) carry `errno`, and a FATAL server error ends the session; other server errors
+// (PostgresError) and the body's own errors leave the connection usable. A ROLLBACK sent after a socket error can wait forever (the close
+// that follows does not fail it), so none is sent then. Wrapped errors are followed through `cause`.
+function isConnectionError(err: unknown): boolean {
+  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if ('errno' in e) return true;
+    // FATAL (e.g. 57P01 admin_shutdown): the server closes the connection right after.
+    if ((e as { severity?: unknown }).severity === 'FATAL' || (e as { severity?: unknown }).severity === 'PANIC') return true;
+  }
+  return false;
+}
