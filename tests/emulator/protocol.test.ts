@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Api, password } from 'telegram';
 import { IGE } from 'telegram/crypto/IGE.js';
-import { createPublicKey } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { serverKeyFingerprint } from '../../src/platforms/telegram/client-options.ts';
 import { igeDecrypt, igeEncrypt } from './crypto/ige.ts';
@@ -26,14 +26,37 @@ test.after(async () => {
   await emu.stop();
 });
 
-test('AES-IGE (node:crypto) matches GramJS both ways', () => {
-  const key = randomBytes(32);
-  const iv = randomBytes(32);
-  const plain = randomBytes(16 * 9);
-  const ours = igeEncrypt(plain, key, iv);
-  assert.ok(Buffer.from(new IGE(key, iv).encryptIge(plain)).equals(ours));
-  assert.ok(igeDecrypt(ours, key, iv).equals(plain));
-  assert.ok(Buffer.from(new IGE(key, iv).decryptIge(ours)).equals(plain));
+/** AES-256-IGE on OpenSSL's AES-ECB, one block per call: the reference for the table-driven one. */
+function opensslIge(data: Buffer, key: Buffer, iv: Buffer, encrypt: boolean): Buffer {
+  const ecb = encrypt ? createCipheriv('aes-256-ecb', key, null) : createDecipheriv('aes-256-ecb', key, null);
+  ecb.setAutoPadding(false);
+  const out = Buffer.alloc(data.length);
+  // Encrypting: x = plaintext, chained on (prev ciphertext, prev plaintext); decrypting the reverse.
+  let prevOut = iv.subarray(encrypt ? 0 : 16, encrypt ? 16 : 32);
+  let prevIn = iv.subarray(encrypt ? 16 : 0, encrypt ? 32 : 16);
+  for (let off = 0; off < data.length; off += 16) {
+    const x = data.subarray(off, off + 16);
+    const y = ecb.update(Buffer.from(x.map((b, j) => b ^ prevOut[j]!)));
+    for (let j = 0; j < 16; j++) out[off + j] = y[j]! ^ prevIn[j]!;
+    prevIn = x;
+    prevOut = out.subarray(off, off + 16);
+  }
+  return out;
+}
+
+test('AES-IGE matches GramJS and OpenSSL both ways, 16 bytes to 4 KiB', () => {
+  for (const blocks of [1, 2, 3, 9, 64, 256]) {
+    const key = randomBytes(32);
+    const iv = randomBytes(32);
+    const plain = randomBytes(16 * blocks);
+    const ours = igeEncrypt(plain, key, iv);
+    assert.ok(opensslIge(plain, key, iv, true).equals(ours), `encrypt ${blocks} blocks`);
+    assert.ok(Buffer.from(new IGE(key, iv).encryptIge(plain)).equals(ours));
+    assert.ok(igeDecrypt(ours, key, iv).equals(plain), `decrypt ${blocks} blocks`);
+    assert.ok(opensslIge(ours, key, iv, false).equals(plain));
+    assert.ok(Buffer.from(new IGE(key, iv).decryptIge(ours)).equals(plain));
+  }
+  assert.throws(() => igeEncrypt(Buffer.alloc(20), randomBytes(32), randomBytes(32)), /multiple of 16/);
 });
 
 test('SRP: GramJS computeCheck proves the right password, not a wrong one; verifier = computeDigest', async () => {
@@ -141,6 +164,56 @@ test("the benchmark's raw MTProto client gets real answers (salt learnt, rpc_res
   const raw = await RawClient.open(await emu.createSession(p), emu.host, emu.mtprotoPort);
   const answer = await withTimeout(raw.call(new Api.updates.GetState().getBytes()));
   assert.is(answer.readUInt32LE(0), Api.updates.State.CONSTRUCTOR_ID);
+  raw.close();
+});
+
+/** messages.sendMessage to a user, serialised by GramJS (the raw client sends bytes). */
+async function sendBody(to: { id: number; accessHash: bigint }, text: string, randomId: bigint): Promise<Buffer> {
+  const { helpers } = await import('telegram');
+  return new Api.messages.SendMessage({
+    peer: new Api.InputPeerUser({ userId: helpers.returnBigInt(to.id), accessHash: helpers.returnBigInt(to.accessHash) }),
+    message: text, randomId: helpers.returnBigInt(randomId),
+  }).getBytes();
+}
+
+test('one msg_container of six sendMessage (resent whole after bad_server_salt): six rpc_results, six messages delivered in order', async () => {
+  const p = '+447700655555';
+  const { userId: senderId } = await emu.createUser({ phone: p });
+  const sinks = [];
+  for (let i = 0; i < 6; i++) {
+    const { userId } = await emu.createUser({ phone: `+44770065600${i}` });
+    sinks.push(emu.world.accounts.get(userId)!);
+  }
+  const raw = await RawClient.open(await emu.createSession(p), emu.host, emu.mtprotoPort);
+  const bodies = await Promise.all(sinks.map((s, i) => sendBody(s, `batch ${i}`, BigInt(1000 + i))));
+  const results = await withTimeout(raw.callBatch(bodies));
+  assert.is(results.length, 6);
+  const ids = results.map((r) => {
+    assert.is(r.readUInt32LE(0), Api.UpdateShortSentMessage.CONSTRUCTOR_ID);
+    return r.readInt32LE(8);
+  });
+  assert.is(new Set(ids).size, 6);
+  const delivered = emu.delivered({ fromId: senderId });
+  assert.equal(delivered.map((m) => m.text), sinks.map((_, i) => `batch ${i}`));
+  assert.equal(delivered.map((m) => m.id), ids);
+  raw.close();
+});
+
+test('random_id dedupe inside one container: the resend answers the first message, delivered once', async () => {
+  const p = '+447700657777';
+  const { userId: senderId } = await emu.createUser({ phone: p });
+  const { userId: a } = await emu.createUser({ phone: '+447700657778' });
+  const { userId: b } = await emu.createUser({ phone: '+447700657779' });
+  const [sa, sb] = [emu.world.accounts.get(a)!, emu.world.accounts.get(b)!];
+  const raw = await RawClient.open(await emu.createSession(p), emu.host, emu.mtprotoPort);
+  const results = await withTimeout(raw.callBatch([
+    await sendBody(sa, 'first', 77n), await sendBody(sb, 'other', 78n), await sendBody(sa, 'first again', 77n),
+  ]));
+  assert.ok(results.every((r) => r.readUInt32LE(0) === Api.UpdateShortSentMessage.CONSTRUCTOR_ID));
+  assert.is(results[2]!.readInt32LE(8), results[0]!.readInt32LE(8));
+  assert.not.equal(results[1]!.readInt32LE(8), results[0]!.readInt32LE(8));
+  const delivered = emu.delivered({ fromId: senderId });
+  assert.equal(delivered.map((m) => [m.chatId, m.text, m.randomId]), [[a, 'first', '77'], [b, 'other', '78']]);
   raw.close();
 });
 
