@@ -7,7 +7,7 @@
 // decrypted, parsed, deduped, delivered and answered encrypted by the emulator. Each raw sender
 // waits PAIR_GAP_MS before it writes to the same chat again, so no flood wait is earned.
 // Usage: npm run bench:emulator -- [--clients 1000] [--senders N] [--seconds 10] [--workers 1]
-//   [--raw-senders 200] [--batch 16] [--pipeline 4] [--raw-workers 1] [--sinks 512]
+//   [--raw-senders 200] [--batch 16] [--pipeline 1] [--raw-workers 1] [--sinks 512]
 // Prints human lines and one JSON line ({"bench":"emulator",...}).
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -71,7 +71,8 @@ async function worker(): Promise<void> {
         try {
           await withTimeout(client.connect(), 30_000);
           connectedClients.push(client);
-          // GramJS reports a lost connection (or a ping unanswered for 3 s) as disconnected/broken.
+          // GramJS reports "disconnected" when a ping goes unanswered for 1 s (PING_WAKE_UP_WARNING_TIMEOUT,
+          // a warning: it reconnects only after 3 s) or when the connection is lost.
           client.addEventHandler((u: unknown) => {
             if (u instanceof UpdateConnectionState && u.state !== UpdateConnectionState.connected) disconnects++;
           });
@@ -210,7 +211,7 @@ async function coordinator(): Promise<void> {
     options: {
       clients: { type: 'string', default: '1000' }, senders: { type: 'string' },
       seconds: { type: 'string', default: '10' }, workers: { type: 'string', default: '1' },
-      'raw-senders': { type: 'string', default: '200' }, batch: { type: 'string', default: '16' }, pipeline: { type: 'string', default: '4' },
+      'raw-senders': { type: 'string', default: '200' }, batch: { type: 'string', default: '16' }, pipeline: { type: 'string', default: '1' },
       'raw-workers': { type: 'string', default: '1' }, sinks: { type: 'string', default: '512' },
       'idle-seconds': { type: 'string', default: '9' },
     },
@@ -235,7 +236,9 @@ async function coordinator(): Promise<void> {
     if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
     return res.json() as Promise<Record<string, unknown>>;
   };
-  const emuStats = async () => (await (await fetch(`${emu.control}/stats`)).json()) as { connections: number; handshakes: number; delivered: number; floodWaitsServed: number };
+  const emuStats = async () => (await (await fetch(`${emu.control}/stats`)).json()) as {
+    connections: number; connectionsAccepted: number; handshakes: number; delivered: number; floodWaitsServed: number;
+  };
 
   const setupStart = performance.now();
   const sinkNames = Array.from({ length: sinks }, (_, i) => `bench_sink_${i}`);
@@ -312,7 +315,7 @@ async function coordinator(): Promise<void> {
   const afterGramjsSend = await countGramjs();
 
   // Raw phase: the GramJS clients stay connected (idle, pinging) while minimal clients load the DC.
-  let raw = { connected: 0, connectMs: 0, ok: 0, flood: 0, failed: 0, seconds: 0, emuCpuS: 0, delivered: 0, floodWaitsServed: 0, genCpuS: 0, emuConnectionsMid: 0 };
+  let raw = { connected: 0, connectMs: 0, ok: 0, flood: 0, failed: 0, seconds: 0, emuCpuS: 0, delivered: 0, floodWaitsServed: 0, genCpuS: 0, emuConnectionsMid: 0, reconnects: 0 };
   if (rawSenders > 0) {
     const ready = await Promise.all(rawWorkers.map((w, i) => ask<Extract<FromWorker, { type: 'raw-ready' }>>(w, { type: 'raw-connect', emu, sessions: slice(rawSessions, i, rawWorkerCount) })));
     const s0 = await emuStats();
@@ -331,6 +334,8 @@ async function coordinator(): Promise<void> {
       ok: r.reduce((n, x) => n + x.ok, 0), flood: r.reduce((n, x) => n + x.flood, 0), failed: r.reduce((n, x) => n + x.failed, 0),
       seconds: (t1 - t0) / 1000, emuCpuS: procStats(emuProc.pid!).cpuS - cpu0, genCpuS: cpuOf(rawWorkers) - gen0,
       delivered: s1.delivered - s0.delivered, floodWaitsServed: s1.floodWaitsServed - s0.floodWaitsServed, emuConnectionsMid: mid.connections,
+      // The raw connections are all open before s0: anything accepted after it is a GramJS client reconnecting.
+      reconnects: s1.connectionsAccepted - s0.connectionsAccepted,
     };
   }
   const gramjsAfter = await countGramjs();
@@ -357,8 +362,9 @@ async function coordinator(): Promise<void> {
     rawEmuCapacityPerCoreSendsPerSec: rawEmuUs ? Math.round(1e6 / rawEmuUs) : 0,
     rawGeneratorCpuUsPerSend: raw.delivered ? +((raw.genCpuS / raw.delivered) * 1e6).toFixed(1) : 0,
     emuConnectionsDuringRaw: raw.emuConnectionsMid, gramjsConnectedAfter: gramjsAfter.connected,
-    gramjsDisconnectsIdle: afterIdle.disconnects, gramjsDisconnectsGramjsSend: afterGramjsSend.disconnects - afterIdle.disconnects,
-    gramjsDisconnectsRaw: gramjsAfter.disconnects - afterGramjsSend.disconnects,
+    gramjsSlowPongsIdle: afterIdle.disconnects, gramjsSlowPongsGramjsSend: afterGramjsSend.disconnects - afterIdle.disconnects,
+    gramjsSlowPongsRaw: gramjsAfter.disconnects - afterGramjsSend.disconnects,
+    gramjsReconnectsGramjsSend: stats2.connectionsAccepted - stats1.connectionsAccepted, gramjsReconnectsRaw: raw.reconnects,
     emuRssMbPeak: Math.round(emuPeak.rssMb), loadAvg: loadavg().map((x) => +x.toFixed(2)),
   };
   console.log(`connected ${connectedOk}/${clients} GramJS clients in ${(connectMs / 1000).toFixed(2)} s (setup ${(setupMs / 1000).toFixed(1)} s, ${stats1.handshakes} DH)`);
@@ -370,7 +376,8 @@ async function coordinator(): Promise<void> {
     console.log(`served: ${raw.delivered} sendMessage delivered in ${raw.seconds.toFixed(1)} s = ${rawPerSec}/s (answered ok ${raw.ok}, flood waits ${raw.flood}, failed ${raw.failed})`);
     console.log(`emulator under that load: CPU ${result.rawEmuCpuS} s = ${result.rawEmuCoreShare} core, ${result.rawEmuCpuUsPerSend} µs/send (≈${result.rawEmuCapacityPerCoreSendsPerSec}/s per core); RSS ${result.emuRssMbPeak} MB; generator ${result.rawGeneratorCpuUsPerSend} µs/send`);
   }
-  console.log(`GramJS clients after the send phases: ${gramjsAfter.connected}/${connectedOk} connected; disconnect events ${result.gramjsDisconnectsIdle} idle, ${result.gramjsDisconnectsGramjsSend} in the GramJS send phase, ${result.gramjsDisconnectsRaw} in the raw phase; load average ${result.loadAvg.join(' ')}`);
+  console.log(`GramJS clients after the send phases: ${gramjsAfter.connected}/${connectedOk} connected; reconnects ${result.gramjsReconnectsGramjsSend} in the GramJS phase, ${raw.reconnects} in the raw phase; pongs later than 1 s ("disconnected" warnings): ${result.gramjsSlowPongsIdle} idle, ${result.gramjsSlowPongsGramjsSend} GramJS phase, ${result.gramjsSlowPongsRaw} raw phase`);
+  console.log(`host load average ${result.loadAvg.join(' ')} (2 cores shared)`);
   console.log(JSON.stringify(result));
 }
 

@@ -78,8 +78,9 @@ test('POST /faults validates type and target; GET /stats; POST /sessions; POST /
   const { client } = await connected(emu, session.json.session);
   assert.is((await withTimeout(client.getMe())).username, 'alice_ctl');
   const stats = (await ctl('GET', '/stats')).json;
-  assert.equal(Object.keys(stats).sort(), ['activeAuthKeys', 'connections', 'delivered', 'duplicateAuthKeyUse', 'floodWaitsServed', 'handshakes']);
+  assert.equal(Object.keys(stats).sort(), ['activeAuthKeys', 'connections', 'connectionsAccepted', 'delivered', 'duplicateAuthKeyUse', 'floodWaitsServed', 'handshakes']);
   assert.ok(stats.connections >= 1);
+  assert.ok(stats.connectionsAccepted >= stats.connections);
   assert.ok(stats.activeAuthKeys >= 1);
   assert.is(stats.delivered, 2);
   assert.equal((await ctl('POST', '/reset')).json, { ok: true });

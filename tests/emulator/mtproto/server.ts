@@ -25,6 +25,7 @@ export class MtprotoServer {
         socket.destroy();
         return;
       }
+      world.counters.connectionsAccepted++;
       this.conns.add(new MtprotoConnection(socket, this));
     });
     world.connectionCount = () => this.conns.size;

@@ -111,6 +111,8 @@ export interface Stats {
   delivered: number;
   floodWaitsServed: number;
   handshakes: number;
+  /** MTProto TCP connections accepted since start (a client that reconnects adds one). */
+  connectionsAccepted: number;
 }
 
 /** What the wire layers must push: the world decides who gets what, they render and send. */

@@ -55,7 +55,7 @@ export class World {
   readonly accounts = new Map<number, Account>();
   readonly chats = new Map<number, ChatRec>();
   readonly authKeys = new Map<bigint, AuthKeyRec>();
-  readonly counters = { duplicateAuthKeyUse: 0, delivered: 0, floodWaitsServed: 0, handshakes: 0 };
+  readonly counters = { duplicateAuthKeyUse: 0, delivered: 0, floodWaitsServed: 0, handshakes: 0, connectionsAccepted: 0 };
   readonly login: Logins;
   /** Filled in by the MTProto server: live TCP connections. */
   connectionCount: () => number = () => 0;
@@ -352,6 +352,6 @@ export class World {
     this.login.clear();
     this.windows.clear();
     this.faults.clear();
-    Object.assign(this.counters, { duplicateAuthKeyUse: 0, delivered: 0, floodWaitsServed: 0, handshakes: 0 });
+    Object.assign(this.counters, { duplicateAuthKeyUse: 0, delivered: 0, floodWaitsServed: 0, handshakes: 0, connectionsAccepted: 0 });
   }
 }
