@@ -90,6 +90,7 @@ export class MtprotoServer {
     switch (e.type) {
       case 'message':
         for (const id of e.recipients) {
+          if (!this.byUser.has(id)) continue; // not connected: most recipients in a benchmark
           const user = this.world.accounts.get(id);
           if (user?.kind !== 'user') continue;
           const conns = this.userConns(id);

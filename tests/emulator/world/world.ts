@@ -28,6 +28,8 @@ export interface WorldOptions {
   limits?: Partial<Limits>;
   /** Delivered-message log cap: a long benchmark must not grow without bound. */
   maxMessages?: number;
+  /** random_ids remembered for dedupe, oldest forgotten first (default 200,000). */
+  maxRandomIds?: number;
 }
 
 export interface NewUser { phone: string; firstName?: string; username?: string; password?: string }
@@ -38,7 +40,6 @@ export interface DeliveredView { id: number; chatId: number; fromId: number; tex
 
 const BOX_CAP = 1000; // getDifference depth kept per user
 const BOT_QUEUE_CAP = 10_000;
-const DEDUPE_CAP = 200_000; // random_ids remembered (FIFO)
 const CHANNEL_ID_BASE = 1_000_000_000_000; // Bot API: -100… = -(1e12 + channel id)
 
 const randomHash = () => randomBytes(8).readBigInt64LE(0);
@@ -65,6 +66,9 @@ export class World {
   private byUsername = new Map<string, Account | ChatRec>();
   private byToken = new Map<string, BotRec>();
   private dedupe = new Map<string, MessageRec>();
+  private readonly maxRandomIds: number;
+  private dedupeRing: Array<string | undefined>;
+  private dedupeNext = 0;
   private windows = new SlidingWindows();
   private listeners = new Set<(e: WorldEvent) => void>();
   private nextAccountId = 7_000_000_001;
@@ -79,6 +83,8 @@ export class World {
     this.codeTtlMs = opts.codeTtlMs ?? 5 * 60_000;
     this.limits = { perChatPerSecond: 1, perGroupPerMinute: 20, perBotPerSecond: 30, ...opts.limits };
     this.maxMessages = opts.maxMessages ?? 1_000_000;
+    this.maxRandomIds = opts.maxRandomIds ?? 200_000;
+    this.dedupeRing = new Array(this.maxRandomIds);
     this.login = new Logins({
       clock: this.clock, codeTtlMs: this.codeTtlMs, authKeys: this.authKeys,
       userByPhone: (phone) => this.userByPhone(phone), account: (id) => this.accounts.get(id), emit: (e) => this.emit(e),
@@ -246,8 +252,14 @@ export class World {
     this.checkPacing(sender, peer);
     const message = this.deliver(sender, peer, text, randomId);
     if (randomId !== null) {
-      this.dedupe.set(`${sender.id}:${randomId}`, message);
-      if (this.dedupe.size > DEDUPE_CAP) this.dedupe.delete(this.dedupe.keys().next().value!);
+      const key = `${sender.id}:${randomId}`;
+      this.dedupe.set(key, message);
+      // Forget the oldest through a ring of keys: deleting a Map's first key and asking for the next
+      // one walks every hole left by earlier deletes (11 µs a send at 200k entries, 28% of the DC's CPU).
+      const oldest = this.dedupeRing[this.dedupeNext];
+      if (oldest !== undefined) this.dedupe.delete(oldest);
+      this.dedupeRing[this.dedupeNext] = key;
+      this.dedupeNext = (this.dedupeNext + 1) % this.maxRandomIds;
     }
     return { message, duplicate: false };
   }
@@ -285,24 +297,33 @@ export class World {
 
   private checkPacing(sender: Account, peer: PeerRef): void {
     const now = this.clock.now();
-    const refuse = (seconds: number) => {
-      this.counters.floodWaitsServed++;
-      return floodWait(seconds);
-    };
     const armed = this.faults.takeFloodWait(sender.id);
-    if (armed > 0) throw refuse(armed);
+    if (armed > 0) this.refuse(armed);
     const chatKey = peer.type === 'user' ? `u${Math.min(sender.id, peer.id)}:${Math.max(sender.id, peer.id)}` : `c${peer.chat.id}`;
+    const chatWindow = `chat:${sender.id}:${chatKey}`;
+    const groupWindow = peer.type === 'chat' ? `group:${chatKey}` : undefined;
+    const botWindow = sender.kind === 'bot' ? `bot:${sender.id}` : undefined;
+    const { perChatPerSecond, perGroupPerMinute, perBotPerSecond } = this.limits;
     // Check every window before recording any, so a refused send does not use up quota elsewhere.
-    const windows: Array<[string, number, number]> = [[`chat:${sender.id}:${chatKey}`, this.limits.perChatPerSecond, 1000]];
-    if (peer.type === 'chat') windows.push([`group:${chatKey}`, this.limits.perGroupPerMinute, 60_000]);
-    if (sender.kind === 'bot') windows.push([`bot:${sender.id}`, this.limits.perBotPerSecond, 1000]);
-    const wait = Math.max(...windows.map(([k, limit, ms]) => this.windows.peek(k, limit, ms, now)));
-    if (wait > 0) throw refuse(waitSeconds(wait));
-    for (const [k, limit, ms] of windows) this.windows.hit(k, limit, ms, now);
+    // (No closures or arrays here: this runs for every send, tens of thousands a second in a benchmark.)
+    const wait = Math.max(
+      this.windows.peek(chatWindow, perChatPerSecond, 1000, now),
+      groupWindow === undefined ? 0 : this.windows.peek(groupWindow, perGroupPerMinute, 60_000, now),
+      botWindow === undefined ? 0 : this.windows.peek(botWindow, perBotPerSecond, 1000, now),
+    );
+    if (wait > 0) this.refuse(waitSeconds(wait));
+    this.windows.hit(chatWindow, perChatPerSecond, 1000, now);
+    if (groupWindow !== undefined) this.windows.hit(groupWindow, perGroupPerMinute, 60_000, now);
+    if (botWindow !== undefined) this.windows.hit(botWindow, perBotPerSecond, 1000, now);
     if (now - this.lastPrune > 60_000) {
       this.windows.prune(now, 60_000);
       this.lastPrune = now;
     }
+  }
+
+  private refuse(seconds: number): never {
+    this.counters.floodWaitsServed++;
+    throw floodWait(seconds);
   }
 
   private deliver(sender: Account, peer: PeerRef, text: string, randomId: string | null): MessageRec {
@@ -314,7 +335,9 @@ export class World {
     };
     this.messages.push(message);
     if (peer.type === 'chat') peer.chat.last = message;
-    if (this.messages.length > this.maxMessages) this.messages.splice(0, this.messages.length - this.maxMessages);
+    // Trimmed in chunks of a tenth: splicing one message off the front of a 1M array moves them all
+    // (~80 µs a send). delivered() shows only the newest maxMessages.
+    if (this.messages.length > this.maxMessages + Math.ceil(this.maxMessages / 10)) this.messages.splice(0, this.messages.length - this.maxMessages);
     this.counters.delivered++;
     const recipients = peer.type === 'user' ? [peer.id] : [...peer.chat.members.keys()].filter((id) => id !== sender.id);
     if (inChannelBox) peer.chat.pts++;
@@ -334,7 +357,8 @@ export class World {
   }
 
   delivered(filter: { chatId?: number; fromId?: number } = {}): DeliveredView[] {
-    return this.messages
+    const newest = this.messages.length > this.maxMessages ? this.messages.slice(-this.maxMessages) : this.messages;
+    return newest
       .filter((m) => (filter.chatId === undefined || m.chatId === filter.chatId) && (filter.fromId === undefined || m.fromId === filter.fromId))
       .map(({ id, chatId, fromId, text, date, randomId }) => ({ id, chatId, fromId, text, date, randomId }));
   }
@@ -349,6 +373,8 @@ export class World {
     this.emit({ type: 'drop' });
     for (const map of [this.accounts, this.chats, this.authKeys, this.byPhone, this.byUsername, this.byToken, this.dedupe]) map.clear();
     this.messages = [];
+    this.dedupeRing = new Array(this.maxRandomIds);
+    this.dedupeNext = 0;
     this.login.clear();
     this.windows.clear();
     this.faults.clear();
