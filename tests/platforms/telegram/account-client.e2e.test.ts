@@ -1,0 +1,69 @@
+// AccountClient against the emulator over real sockets: GramJS's own 9 s ping loop stays off and
+// keepalive() (one ping_delay_disconnect + updates.getState) tells a live, a revoked and a
+// half-dead link apart.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { AppError } from '../../../src/errors.ts';
+import { AccountClient } from '../../../src/platforms/telegram/account-client.ts';
+import { startEmulator, type Emulator } from '../../emulator/index.ts';
+import { newPhone } from '../../helpers/stack.ts';
+
+// TelegramClient.connect() calls updates._updateLoop through the module object: count the calls.
+const updates = createRequire(import.meta.url)('telegram/client/updates.js') as { _updateLoop: (client: unknown) => Promise<void> };
+const original = updates._updateLoop;
+let loops = 0;
+updates._updateLoop = (client) => { loops++; return original(client); };
+
+let emu: Emulator;
+test.before(async () => { emu = await startEmulator(); });
+test.after(async () => { updates._updateLoop = original; await emu.stop(); });
+
+const open = async (phone: string, callTimeoutMs = 2000) => {
+  await emu.createUser({ phone, firstName: 'Keep' });
+  const session = await emu.createSession(phone);
+  return AccountClient.open(session, { apiId: 1, apiHash: 'emulator', dc: emu.mtproto, serverKeysPem: readFileSync(emu.serverKeys, 'utf8'), callTimeoutMs, connectTimeoutMs: 5000 });
+};
+
+test('a connected client runs no GramJS ping loop; keepalive and the connect step answer on a live session', async () => {
+  const c = await open(newPhone());
+  try {
+    assert.is(loops, 0, 'GramJS _updateLoop was not started');
+    assert.is(await c.keepalive(), true);
+    assert.is((await c.profileIfAuthorized())?.displayName, 'Keep');
+  } finally {
+    await c.destroy();
+  }
+});
+
+test('keepalive answers false once the session is revoked; the connect step then sees no profile', async () => {
+  const phone = newPhone();
+  const c = await open(phone);
+  try {
+    assert.is(await c.keepalive(), true);
+    emu.fault({ type: 'revoke-session', target: phone });
+    assert.is(await c.keepalive(), false);
+    assert.is(await c.profileIfAuthorized(), undefined);
+  } finally {
+    await c.destroy();
+  }
+});
+
+test('a half-dead link (the DC stops answering in time) fails keepalive with TG_UNAVAILABLE within the call timeout', async () => {
+  const phone = newPhone();
+  const c = await open(phone, 300);
+  try {
+    emu.fault({ type: 'latency', target: phone, seconds: 3 });
+    const started = Date.now();
+    const err = await c.keepalive().then(() => undefined, (e: unknown) => e);
+    assert.instance(err, AppError);
+    assert.is((err as AppError).code, 'TG_UNAVAILABLE');
+    assert.ok(Date.now() - started < 1500, `noticed after ${Date.now() - started} ms`);
+  } finally {
+    emu.fault({ type: 'clear' });
+    await c.destroy();
+  }
+});
+
+test.run();
