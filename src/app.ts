@@ -74,6 +74,7 @@ export async function startApp(config: Config): Promise<App> {
         ...(config.telegram.serverKeysFile ? { serverKeysPem: readFileSync(config.telegram.serverKeysFile, 'utf8') } : {}),
       },
       bot: { botApiUrl: config.telegram.botApiUrl },
+      ...(config.telegram.connectConcurrency ? { maxConcurrentConnects: config.telegram.connectConcurrency } : {}),
     });
 
     const amqpTls = config.amqp.caFile || config.amqp.certFile ? {

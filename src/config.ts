@@ -33,6 +33,8 @@ export interface Config {
   logLevel: LogLevel;
   telegram: {
     apiId?: number; apiHash?: string; dc?: { host: string; port: number }; serverKeysFile?: string; botApiUrl: string;
+    /** account connects in flight at once (TELEGRAM_CONNECT_CONCURRENCY); unset = the platform's default, 16 */
+    connectConcurrency?: number;
   };
   shards: number;
   memoryBudgetMb: number;
@@ -177,7 +179,8 @@ const internals = {
     const dc = internals.hostPort(env, 'TELEGRAM_DC');
     const serverKeysFile = internals.file(env, 'TELEGRAM_SERVER_KEYS');
     const botApiUrl = (internals.url(env, 'TELEGRAM_BOT_API_URL', ['http:', 'https:']) ?? 'https://api.telegram.org').replace(/\/+$/, '');
-    return { ...(apiId && { apiId }), ...(apiHash && { apiHash }), ...(dc && { dc }), ...(serverKeysFile && { serverKeysFile }), botApiUrl };
+    const connectConcurrency = internals.int(env, 'TELEGRAM_CONNECT_CONCURRENCY', 0, 1, 1000);
+    return { ...(apiId && { apiId }), ...(apiHash && { apiHash }), ...(dc && { dc }), ...(serverKeysFile && { serverKeysFile }), botApiUrl, ...(connectConcurrency && { connectConcurrency }) };
   },
   corsOrigins(env: Env): string[] {
     const raw = internals.str(env, 'CORS_ORIGINS');
