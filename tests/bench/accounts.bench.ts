@@ -2,9 +2,13 @@
 // accounts with saved sessions in a fresh Postgres database, then the daemon started cold and once
 // more after a restart. Prints time to all active, RSS per account, event-loop delay p99 and the
 // latency of GET /admin/actors.
-// Usage: npm run bench:accounts -- [--accounts 1000]
+// Event-loop delay is sampled every 10 ms in this process (the daemon runs in-process; the emulator
+// and Postgres are other processes) and reported per window: start of the app → all active, the app
+// answering → all active (without the one-off start-up work), and the steady window. CPU is given per
+// window for the daemon and for the emulator.
+// Usage: npm run bench:accounts -- [--accounts 1000] [--steady 65]
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -18,7 +22,7 @@ import { insertConnection, putSecret } from '../../src/store/connections.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { control, percentile, pool, spawnEmulator } from './spawn-emulator.ts';
 
-const { values } = parseArgs({ options: { accounts: { type: 'string', default: '1000' } } });
+const { values } = parseArgs({ options: { accounts: { type: 'string', default: '1000' }, steady: { type: 'string', default: '65' } } });
 const n = Number(values.accounts);
 const MB = 1024 * 1024;
 const log = (line: string) => process.stdout.write(`${line}\n`);
@@ -48,6 +52,22 @@ await pool(Array.from({ length: n }, (_, i) => i), 32, async (i) => {
 });
 await keyring.close();
 log(`setup: ${n} accounts with saved sessions in ${((performance.now() - setupStarted) / 1000).toFixed(1)} s`);
+
+// CPU seconds of the daemon (this process: the app runs in-process, the bench itself only polls
+// counters) and of the emulator process (utime + stime from /proc, 100 ticks a second on Linux).
+const cpu = () => {
+  const u = process.cpuUsage();
+  const stat = readFileSync(`/proc/${emu.proc.pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { daemon: (u.user + u.system) / 1e6, emulator: (Number(fields[11]) + Number(fields[12])) / 100 };
+};
+const cpuSince = (from: { daemon: number; emulator: number }) => {
+  const now = cpu();
+  return { daemon: now.daemon - from.daemon, emulator: now.emulator - from.emulator };
+};
+const round2 = (c: { daemon: number; emulator: number }) => ({ daemon: +c.daemon.toFixed(2), emulator: +c.emulator.toFixed(2) });
+const cpuLine = (c: { daemon: number; emulator: number }, seconds: number) =>
+  `CPU daemon ${c.daemon.toFixed(2)} s (${(c.daemon / seconds * 100).toFixed(0)}% of a core, ${(c.daemon / n * 1000).toFixed(2)} ms/account), emulator ${c.emulator.toFixed(2)} s (${(c.emulator / seconds * 100).toFixed(0)}%)`;
 
 const token = mintToken({ secret, sub: 'bench-admin', scopes: ['admin'] });
 const delay = monitorEventLoopDelay({ resolution: 10 });
@@ -79,6 +99,7 @@ async function adminLatency(app: App): Promise<{ p50: number; p99: number; bytes
 global.gc?.();
 const rssBefore = process.memoryUsage().rss;
 delay.enable();
+let cpuAt = cpu();
 let started = performance.now();
 let app = await startApp({ ...config });
 // A second monitor from the moment the app answers: the connect phase without the one-off start-up
@@ -86,44 +107,55 @@ let app = await startApp({ ...config });
 const connecting = monitorEventLoopDelay({ resolution: 10 });
 connecting.enable();
 const coldS = await allActive(app, started);
+const coldCpu = cpuSince(cpuAt);
 const coldConnectP99 = connecting.percentile(99) / 1e6;
 // Read the loop delay before the forced GC below, which is the bench's own stall, not the daemon's.
 const coldDelayP99 = delay.percentile(99) / 1e6;
 const coldDelayMax = delay.max / 1e6;
 global.gc?.();
 const rssActive = process.memoryUsage().rss;
-log(`cold start: ${n} active in ${coldS.toFixed(2)} s; event-loop delay p99 ${coldDelayP99.toFixed(1)} ms, max ${coldDelayMax.toFixed(1)} ms; after start-up p99 ${coldConnectP99.toFixed(1)} ms`);
+log(`cold start: ${n} active in ${coldS.toFixed(2)} s; event-loop delay (start of app → all active) p99 ${coldDelayP99.toFixed(1)} ms, max ${coldDelayMax.toFixed(1)} ms; from the app answering → all active p99 ${coldConnectP99.toFixed(1)} ms, max ${(connecting.max / 1e6).toFixed(1)} ms`);
+log(`cold start: ${cpuLine(coldCpu, coldS)}`);
 const rssPerAccount = (rssActive - rssBefore) / n;
 log(`RSS: ${(rssBefore / MB).toFixed(0)} MB before, ${(rssActive / MB).toFixed(0)} MB with ${n} active → ${(rssPerAccount / 1024).toFixed(0)} KiB per account`);
 const admin = await adminLatency(app);
 log(`GET /admin/actors (${n} actors, ${(admin.bytes / 1024).toFixed(0)} KiB): p50 ${admin.p50.toFixed(1)} ms, p99 ${admin.p99.toFixed(1)} ms`);
 
-// Steady state: 5 s of nothing but heartbeats and pings.
+// Steady state: nothing but keepalives, one per account every 60 s ±10%; the default 65 s window
+// holds about one per account, so the idle cost per account is a fair average.
+const STEADY_S = Number(values.steady);
 delay.reset();
-await new Promise((r) => setTimeout(r, 5000));
+cpuAt = cpu();
+await new Promise((r) => setTimeout(r, STEADY_S * 1000));
+const steadyCpu = cpuSince(cpuAt);
 const steadyDelayP99 = delay.percentile(99) / 1e6;
-log(`steady: event-loop delay p99 ${steadyDelayP99.toFixed(1)} ms`);
+const idleUs = (c: number) => (c / n / STEADY_S) * 1e6;
+log(`steady (${STEADY_S} s idle): event-loop delay p99 ${steadyDelayP99.toFixed(1)} ms, max ${(delay.max / 1e6).toFixed(1)} ms; CPU per idle account per second: daemon ${idleUs(steadyCpu.daemon).toFixed(1)} µs, emulator ${idleUs(steadyCpu.emulator).toFixed(1)} µs (daemon ${(steadyCpu.daemon / STEADY_S * 100).toFixed(0)}% of a core, emulator ${(steadyCpu.emulator / STEADY_S * 100).toFixed(0)}%)`);
 
 const stopStarted = performance.now();
 await app.stop();
 const stopS = (performance.now() - stopStarted) / 1000;
 const dup = await control<{ duplicateAuthKeyUse: number; handshakes?: number }>(emu.control, 'GET', '/stats');
 delay.reset();
+cpuAt = cpu();
 started = performance.now();
 app = await startApp({ ...config });
 connecting.reset();
 const restartS = await allActive(app, started);
+const restartCpu = cpuSince(cpuAt);
 const restartConnectP99 = connecting.percentile(99) / 1e6;
 const restartDelayP99 = delay.percentile(99) / 1e6;
 const restartDelayMax = delay.max / 1e6;
 const after = await control<{ duplicateAuthKeyUse: number; handshakes?: number }>(emu.control, 'GET', '/stats');
-log(`graceful stop: ${stopS.toFixed(2)} s; restart: ${n} active in ${restartS.toFixed(2)} s; event-loop delay p99 ${restartDelayP99.toFixed(1)} ms, max ${restartDelayMax.toFixed(1)} ms; after start-up p99 ${restartConnectP99.toFixed(1)} ms`);
+log(`graceful stop: ${stopS.toFixed(2)} s; restart: ${n} active in ${restartS.toFixed(2)} s; event-loop delay (start of app → all active) p99 ${restartDelayP99.toFixed(1)} ms, max ${restartDelayMax.toFixed(1)} ms; from the app answering → all active p99 ${restartConnectP99.toFixed(1)} ms, max ${(connecting.max / 1e6).toFixed(1)} ms`);
+log(`restart: ${cpuLine(restartCpu, restartS)}`);
 log(`emulator: AUTH_KEY_DUPLICATED ${after.duplicateAuthKeyUse - dup.duplicateAuthKeyUse}, new DH handshakes ${(after.handshakes ?? 0) - (dup.handshakes ?? 0)} during the restart`);
 
 log(JSON.stringify({
   bench: 'accounts', accounts: n, coldStartS: +coldS.toFixed(2), restartS: +restartS.toFixed(2),
   rssPerAccountKiB: Math.round(rssPerAccount / 1024), eventLoopDelayP99Ms: { cold: +coldDelayP99.toFixed(1), coldAfterStartup: +coldConnectP99.toFixed(1), steady: +steadyDelayP99.toFixed(1), restart: +restartDelayP99.toFixed(1), restartAfterStartup: +restartConnectP99.toFixed(1) },
   adminActorsMs: { p50: +admin.p50.toFixed(1), p99: +admin.p99.toFixed(1) }, gracefulStopS: +stopS.toFixed(2),
+  cpuS: { cold: round2(coldCpu), restart: round2(restartCpu), steadyPerAccountPerSecondUs: { daemon: +idleUs(steadyCpu.daemon).toFixed(1), emulator: +idleUs(steadyCpu.emulator).toFixed(1) } },
 }));
 
 await app.stop();
