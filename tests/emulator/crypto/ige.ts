@@ -47,8 +47,13 @@ const D0 = new Uint32Array(256), D1 = new Uint32Array(256), D2 = new Uint32Array
 
 const subWord = (w: number): number => (S[w >>> 24]! << 24) ^ (S[(w >> 16) & 255]! << 16) ^ (S[(w >> 8) & 255]! << 8) ^ S[w & 255]!;
 
+// Key schedules are rebuilt per packet (every packet has its own key) into these two arrays: the
+// functions below run to completion, and a typed array allocated per packet was measurable garbage.
+const encKey = new Uint32Array(KEY_WORDS);
+const decKey = new Uint32Array(KEY_WORDS);
+
 function encryptionKey(key: Buffer): Uint32Array {
-  const k = new Uint32Array(KEY_WORDS);
+  const k = encKey;
   for (let i = 0; i < 8; i++) k[i] = key.readUInt32BE(i * 4);
   let rcon = 1;
   for (let i = 8; i < KEY_WORDS; i++) {
@@ -67,7 +72,7 @@ function encryptionKey(key: Buffer): Uint32Array {
 
 function decryptionKey(key: Buffer): Uint32Array {
   const e = encryptionKey(key);
-  const d = new Uint32Array(KEY_WORDS);
+  const d = decKey;
   for (let j = 0, i = KEY_WORDS; i; j++, i--) {
     const t = e[j & 3 ? i : i - 4]!;
     d[j] = i <= 4 || j < 4 ? t : D0[S[t >>> 24]!]! ^ D1[S[(t >> 16) & 255]!]! ^ D2[S[(t >> 8) & 255]!]! ^ D3[S[t & 255]!]!;
