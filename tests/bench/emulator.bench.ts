@@ -366,6 +366,9 @@ async function coordinator(): Promise<void> {
     gramjsSlowPongsRaw: gramjsAfter.disconnects - afterGramjsSend.disconnects,
     gramjsReconnectsGramjsSend: stats2.connectionsAccepted - stats1.connectionsAccepted, gramjsReconnectsRaw: raw.reconnects,
     emuRssMbPeak: Math.round(emuPeak.rssMb), loadAvg: loadavg().map((x) => +x.toFixed(2)),
+    // Issue 3's scale goal, in one run: 5000 GramJS clients connected (and still connected after the
+    // load) while the DC serves at least 5000 sendMessage/s without a flood wait or a failure.
+    goalMet: connectedOk >= 5000 && gramjsAfter.connected >= 5000 && raw.reconnects === 0 && rawPerSec >= 5000 && raw.flood === 0 && raw.failed === 0,
   };
   console.log(`connected ${connectedOk}/${clients} GramJS clients in ${(connectMs / 1000).toFixed(2)} s (setup ${(setupMs / 1000).toFixed(1)} s, ${stats1.handshakes} DH)`);
   console.log(`emulator RSS ${result.emuRssMbConnected} MB connected (idle ${result.emuRssMbIdle} MB), CPU ${result.emuCpuSConnect} s for the connects`);
@@ -377,6 +380,9 @@ async function coordinator(): Promise<void> {
     console.log(`emulator under that load: CPU ${result.rawEmuCpuS} s = ${result.rawEmuCoreShare} core, ${result.rawEmuCpuUsPerSend} µs/send (≈${result.rawEmuCapacityPerCoreSendsPerSec}/s per core); RSS ${result.emuRssMbPeak} MB; generator ${result.rawGeneratorCpuUsPerSend} µs/send`);
   }
   console.log(`GramJS clients after the send phases: ${gramjsAfter.connected}/${connectedOk} connected; reconnects ${result.gramjsReconnectsGramjsSend} in the GramJS phase, ${raw.reconnects} in the raw phase; pongs later than 1 s ("disconnected" warnings): ${result.gramjsSlowPongsIdle} idle, ${result.gramjsSlowPongsGramjsSend} GramJS phase, ${result.gramjsSlowPongsRaw} raw phase`);
+  if (rawSenders > 0) {
+    console.log(`goal (5000 GramJS clients connected throughout, ≥ 5000 sendMessage/s served, no flood wait): ${result.goalMet ? 'met' : 'NOT met'} — ${connectedOk} connected, ${gramjsAfter.connected} after, ${raw.reconnects} reconnects, ${rawPerSec}/s, ${raw.flood} flood waits, ${raw.failed} failed`);
+  }
   console.log(`host load average ${result.loadAvg.join(' ')} (2 cores shared)`);
   console.log(JSON.stringify(result));
 }
