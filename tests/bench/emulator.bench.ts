@@ -239,6 +239,17 @@ async function coordinator(): Promise<void> {
   const emuStats = async () => (await (await fetch(`${emu.control}/stats`)).json()) as {
     connections: number; connectionsAccepted: number; handshakes: number; delivered: number; floodWaitsServed: number;
   };
+  // A client's connect() resolves once the kernel completes the TCP handshake, which can be before the
+  // emulator has accept()ed the socket: wait until it holds `expected` connections, so that every accept
+  // counted from there on is a reconnect.
+  const settledStats = async (expected: number) => {
+    let s = await emuStats();
+    for (const until = performance.now() + 10_000; s.connections < expected && performance.now() < until;) {
+      await new Promise((r) => setTimeout(r, 50));
+      s = await emuStats();
+    }
+    return s;
+  };
 
   const setupStart = performance.now();
   const sinkNames = Array.from({ length: sinks }, (_, i) => `bench_sink_${i}`);
@@ -286,7 +297,7 @@ async function coordinator(): Promise<void> {
   const connectMs = performance.now() - connectStart;
   const connectedOk = conn.reduce((n, c) => n + c.ok, 0);
   const afterConnect = procStats(emuProc.pid!);
-  const stats1 = await emuStats();
+  const stats1 = await settledStats(connectedOk);
 
   // Idle cost of the connected clients: GramJS pings every 9 s (PING_INTERVAL), so one interval shows it.
   const idleS = Number(values['idle-seconds']);
@@ -318,7 +329,7 @@ async function coordinator(): Promise<void> {
   let raw = { connected: 0, connectMs: 0, ok: 0, flood: 0, failed: 0, seconds: 0, emuCpuS: 0, delivered: 0, floodWaitsServed: 0, genCpuS: 0, emuConnectionsMid: 0, reconnects: 0 };
   if (rawSenders > 0) {
     const ready = await Promise.all(rawWorkers.map((w, i) => ask<Extract<FromWorker, { type: 'raw-ready' }>>(w, { type: 'raw-connect', emu, sessions: slice(rawSessions, i, rawWorkerCount) })));
-    const s0 = await emuStats();
+    const s0 = await settledStats(stats2.connections + ready.reduce((n, x) => n + x.connected, 0));
     const cpu0 = procStats(emuProc.pid!).cpuS;
     const gen0 = cpuOf(rawWorkers);
     const t0 = performance.now();
