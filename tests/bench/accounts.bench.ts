@@ -104,6 +104,13 @@ async function adminLatency(app: App): Promise<{ p50: number; p99: number; bytes
   return { p50: percentile(times, 50), p99: percentile(times, 99), bytes, supervisorP50: percentile(own, 50) };
 }
 
+// A histogram takes its sample when its 10 ms timer fires: one due during a stall just before a
+// reset records that stall after it. One timer turn first, so each window holds its own stalls only.
+const resetAfterTurn = async (...histograms: { reset(): void }[]) => {
+  await new Promise((r) => setTimeout(r, 20));
+  for (const h of histograms) h.reset();
+};
+
 global.gc?.();
 const rssBefore = process.memoryUsage().rss;
 delay.enable();
@@ -114,6 +121,7 @@ let app = await startApp({ ...config });
 // work (Hapi and OpenAPI route compilation, ~200 ms with zero accounts).
 const connecting = monitorEventLoopDelay({ resolution: 10 });
 connecting.enable();
+await resetAfterTurn(connecting);
 const coldS = await allActive(app, started);
 const coldCpu = cpuSince(cpuAt);
 const coldConnectP99 = connecting.percentile(99) / 1e6;
@@ -133,7 +141,7 @@ log(`GET /admin/actors (${n} actors, ${(admin.bytes / 1024).toFixed(0)} KiB): p5
 // Steady state: nothing but keepalives, one per account every 60 s ±10%; the default 65 s window
 // holds about one per account, so the idle cost per account is a fair average.
 const STEADY_S = Number(values.steady);
-delay.reset();
+await resetAfterTurn(delay);
 cpuAt = cpu();
 await new Promise((r) => setTimeout(r, STEADY_S * 1000));
 const steadyCpu = cpuSince(cpuAt);
@@ -145,11 +153,11 @@ const stopStarted = performance.now();
 await app.stop();
 const stopS = (performance.now() - stopStarted) / 1000;
 const dup = await control<{ duplicateAuthKeyUse: number; handshakes?: number }>(emu.control, 'GET', '/stats');
-delay.reset();
+await resetAfterTurn(delay);
 cpuAt = cpu();
 started = performance.now();
 app = await startApp({ ...config });
-connecting.reset();
+await resetAfterTurn(connecting);
 const restartS = await allActive(app, started);
 const restartCpu = cpuSince(cpuAt);
 const restartConnectP99 = connecting.percentile(99) / 1e6;

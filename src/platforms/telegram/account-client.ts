@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { Api, TelegramClient, helpers, sessions, password as srp } from 'telegram';
 import { Raw } from 'telegram/events/index.js';
 import { UpdateConnectionState } from 'telegram/network/index.js';
@@ -188,7 +189,7 @@ export class AccountClient {
     if (this.#destroyed) throw new AppError('TG_UNAVAILABLE', 'The Telegram client was closed');
     const sender = (this.#client as unknown as { _sender: { send(r: Api.PingDelayDisconnect): Promise<unknown> } })._sender;
     const ping = withTimeout(Promise.race([
-      sender.send(new Api.PingDelayDisconnect({ pingId: helpers.generateRandomLong(), disconnectDelay: KEEPALIVE_DISCONNECT_S })),
+      sender.send(new Api.PingDelayDisconnect({ pingId: helpers.returnBigInt(randomBytes(8).readBigInt64LE(0)), disconnectDelay: KEEPALIVE_DISCONNECT_S })),
       this.#closed,
     ]), this.#opts.callTimeoutMs, 'ping');
     ping.catch(() => undefined);
