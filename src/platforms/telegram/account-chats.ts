@@ -1,3 +1,4 @@
+import './fast-longs.ts'; // before 'telegram' loads: see fast-longs.ts
 import { Api, utils } from 'telegram';
 import { AppError } from '../../errors.ts';
 import type { ChatCheck } from '../../supervisor/types.ts';

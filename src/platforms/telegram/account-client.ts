@@ -1,3 +1,4 @@
+import './fast-longs.ts'; // before 'telegram' loads: see fast-longs.ts
 import { randomBytes } from 'node:crypto';
 import { Api, TelegramClient, helpers, sessions, password as srp } from 'telegram';
 import { Raw } from 'telegram/events/index.js';

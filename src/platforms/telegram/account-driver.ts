@@ -1,3 +1,4 @@
+import './fast-longs.ts'; // before 'telegram' loads: see fast-longs.ts
 import { Api } from 'telegram';
 import { fromCallback, fromPromise, type AnyStateMachine } from 'xstate';
 import {

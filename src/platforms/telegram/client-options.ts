@@ -1,3 +1,4 @@
+import './fast-longs.ts'; // before 'telegram' loads: see fast-longs.ts
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { Logger, TelegramClient, helpers } from 'telegram';
 import { _serverKeys } from 'telegram/crypto/RSA.js';

@@ -1,3 +1,4 @@
+import './fast-longs.ts'; // before 'telegram' loads: see fast-longs.ts
 import { errors } from 'telegram';
 import { AppError, isAppError, type ErrorCode } from '../../errors.ts';
 

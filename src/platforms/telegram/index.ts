@@ -3,7 +3,6 @@ import type { Driver, DriverContext } from '../../supervisor/driver.ts';
 import { accountDriver, type AccountDriverOptions } from './account-driver.ts';
 import { BotApi } from './bot-api.ts';
 import { botDriver, type BotDriverOptions } from './bot-driver.ts';
-import { installFastLongs } from './fast-longs.ts';
 
 // The Telegram platform as the supervisor sees it: drivers per connection and a token check.
 // Nothing outside this folder knows GramJS or the Bot API.
@@ -26,7 +25,6 @@ export interface TelegramPlatformOptions {
 }
 
 export function telegramPlatform(opts: TelegramPlatformOptions): Platform {
-  installFastLongs();
   const connects = bulkhead(opts.maxConcurrentConnects ?? 16, Number.MAX_SAFE_INTEGER);
   const connectSlot = <T>(fn: () => Promise<T>) => connects.execute(fn);
   return {
