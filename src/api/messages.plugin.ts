@@ -2,7 +2,7 @@ import type { Plugin } from '@hapi/hapi';
 import Joi from 'joi';
 import type postgres from 'postgres';
 import { AppError, type ErrorCode, type ErrorDetail } from '../errors.ts';
-import { getChat } from '../store/chats.ts';
+import { getChats } from '../store/chats.ts';
 import {
   acceptMessages, getMessage, listMessages, toApiMessage, usedIdempotencyKeys, type AcceptResult, type MessageInput, type MessageStatus, type Priority,
 } from '../store/messages.ts';
@@ -149,11 +149,12 @@ const internals = {
     // A chat id names a chat of one connection (another connection may not even see that chat), so
     // it is looked up owner- and connection-scoped; a batch names few distinct chats.
     const byRef = fresh.filter(({ m }) => uuidRe.test(m.chat));
+    // One statement for all of them: at 100,000/min a statement per distinct chat was ~1,600/s.
     const pairs = [...new Set(byRef.map(({ m }) => `${m.connectionId} ${m.chat.toLowerCase()}`))];
-    const chats = new Map(await Promise.all(pairs.map(async (pair) => {
+    const chats = await getChats(o.sql, owner, pairs.map((pair) => {
       const [connectionId, chatId] = pair.split(' ') as [string, string];
-      return [pair, await getChat(o.sql, owner, connectionId, chatId)] as const;
-    })));
+      return { connectionId, chatId };
+    }));
     const unknown: ErrorDetail[] = [];
     for (const { m, i } of byRef) {
       const chat = chats.get(`${m.connectionId} ${m.chat.toLowerCase()}`);

@@ -40,7 +40,9 @@ export class PgConsumer {
   }
 
   notify(): void {
-    this.wake.abort();
+    // Called for every accepted message; abort() builds a DOMException (with a stack) even when the
+    // signal is already aborted: ~3 % of the daemon's CPU at 100,000/min.
+    if (!this.wake.signal.aborted) this.wake.abort();
   }
 
   /** Stops claiming; held messages are rescheduled at once; resolves when in-flight sends finished. */

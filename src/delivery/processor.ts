@@ -7,9 +7,10 @@ import type { Logger } from 'winston';
 import { isAppError, type AppError } from '../errors.ts';
 import { metrics } from '../observability/metrics.ts';
 import {
-  getConnectionKind, getMessageForDelivery, markFailed, markSending, markSent, publishStatus, rescheduleMessage,
+  getConnectionKind, getMessageForDelivery, getMessagesForDelivery, markFailed, markSendingMany, markSentMany, publishStatus, rescheduleMessage,
   type MessageError, type MessageRow,
 } from '../store/messages.ts';
+import { Batcher } from './batcher.ts';
 import type { Pacer, PaceTarget } from './pacer.ts';
 import { isConnectionWideFlood, type Clock, type ConnectionKind, type MessageSender, type OutboundMessage } from './types.ts';
 
@@ -46,9 +47,18 @@ export class Processor {
   };
   private readonly inflight = new Map<string, Promise<Outcome>>();
   private readonly o: Required<Omit<ProcessorOptions, 'sql' | 'sender' | 'pacer' | 'clock' | 'logger'>> & ProcessorOptions;
+  // The three statements every message makes, each shared by the deliveries of one loop turn.
+  // process() never has two copies of one id in flight, so an id appears once per statement.
+  private readonly load: Batcher<string, MessageRow>;
+  private readonly sending: Batcher<{ id: string; seq: number }, MessageRow>;
+  private readonly sent: Batcher<{ id: string; platformMessageId: string }, MessageRow>;
 
   constructor(o: ProcessorOptions) {
     this.o = { leaseMs: 60_000, maxRetries: 8, backoff: { baseMs: 1000, capMs: 5 * 60_000 }, parkMs: 30_000, ...o };
+    const { sql, leaseMs } = this.o;
+    this.load = new Batcher(async (ids) => { const m = await getMessagesForDelivery(sql, ids); return ids.map((id) => m.get(id)); });
+    this.sending = new Batcher(async (es) => { const m = await markSendingMany(sql, es, leaseMs); return es.map((e) => m.get(e.id)); });
+    this.sent = new Batcher(async (es) => { const m = await markSentMany(sql, es); return es.map((e) => m.get(e.id)); });
   }
 
   get inFlight(): number {
@@ -90,7 +100,7 @@ export class Processor {
 
   private async run(copy: Copy, signal?: AbortSignal): Promise<Outcome> {
     const { sql, sender, pacer, clock, logger } = this.o;
-    const row = await getMessageForDelivery(sql, copy.id);
+    const row = await this.load.load(copy.id);
     if (!row) return 'missing'; // deleted with its connection or owner
     if (row.status === 'sent' || row.status === 'failed') return 'duplicate';
     const seq = copy.seq ?? row.publish_seq;
@@ -126,7 +136,7 @@ export class Processor {
       return r ? 'deferred' : 'stale';
     }
 
-    const sending = await markSending(sql, row.id, seq, this.o.leaseMs);
+    const sending = await this.sending.load({ id: row.id, seq });
     if (!sending) return 'stale';
     publishStatus(sending);
     const started = clock.now();
@@ -151,7 +161,7 @@ export class Processor {
   private async recordSent(id: string, platformMessageId: string): Promise<MessageRow | undefined> {
     for (let n = 0; ; n++) {
       try {
-        return await markSent(this.o.sql, id, platformMessageId);
+        return await this.sent.load({ id, platformMessageId });
       } catch (err) {
         if (n >= 4) throw err;
         this.o.logger.warn('could not record a sent message yet; retrying', { messageId: id, error: (err as Error).message });

@@ -72,6 +72,17 @@ export async function getChat(sql: Sql, owner: string, connectionId: string, cha
 }
 
 /** A re-check's result; undefined when the chat is gone (removed meanwhile). */
+/** getChat for many (connection, chat id) pairs of one owner in one statement; key `${connectionId} ${chatId}`. */
+export async function getChats(sql: Sql, owner: string, pairs: { connectionId: string; chatId: string }[]): Promise<Map<string, ChatRow>> {
+  if (pairs.length === 0) return new Map();
+  const rows = await sql<ChatRow[]>`
+    select c.* from chats c
+    join unnest(${sql.array(pairs.map((p) => p.connectionId))}::uuid[], ${sql.array(pairs.map((p) => p.chatId))}::uuid[]) as t(connection_id, id)
+      on c.id = t.id and c.connection_id = t.connection_id
+    where c.owner = ${owner}`;
+  return new Map(rows.map((r) => [`${r.connection_id} ${r.id}`, r]));
+}
+
 export async function updateChatCheck(sql: Sql, owner: string, connectionId: string, chatId: string, c: ChatCheck): Promise<ChatRow | undefined> {
   const [r] = await sql<ChatRow[]>`
     update chats set

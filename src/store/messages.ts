@@ -268,6 +268,38 @@ export async function markFailed(sql: Sql, id: string, error: MessageError): Pro
   return r;
 }
 
+/** getMessageForDelivery for many ids in one statement; a missing id has no entry. */
+export async function getMessagesForDelivery(sql: Sql, ids: string[]): Promise<Map<string, MessageRow>> {
+  const valid = ids.filter((id) => uuidRe.test(id));
+  if (valid.length === 0) return new Map();
+  const rows = await sql<MessageRow[]>`select * from messages where id = any(${sql.array(valid)}::uuid[])`;
+  return new Map(rows.map((r) => [r.id, r]));
+}
+
+/** markSending for many (id, seq) in one statement; ids that did not qualify have no entry. */
+export async function markSendingMany(sql: Sql, entries: { id: string; seq: number }[], leaseMs: number): Promise<Map<string, MessageRow>> {
+  if (entries.length === 0) return new Map();
+  const rows = await sql<MessageRow[]>`
+    update messages m set status = 'sending', attempts = m.attempts + 1,
+      available_at = now() + make_interval(secs => ${leaseMs / 1000}), updated_at = now()
+    from unnest(${sql.array(entries.map((e) => e.id))}::uuid[], ${sql.array(entries.map((e) => e.seq))}::int[]) as t(id, seq)
+    where m.id = t.id and m.publish_seq = t.seq and m.status in ('queued', 'sending')
+    returning m.*`;
+  return new Map(rows.map((r) => [r.id, r]));
+}
+
+/** markSent for many messages in one statement; ids no longer in `sending` have no entry. */
+export async function markSentMany(sql: Sql, entries: { id: string; platformMessageId: string }[]): Promise<Map<string, MessageRow>> {
+  if (entries.length === 0) return new Map();
+  const rows = await sql<MessageRow[]>`
+    update messages m set status = 'sent', platform_message_id = t.platform_message_id, sent_at = now(),
+      error = null, updated_at = now()
+    from unnest(${sql.array(entries.map((e) => e.id))}::uuid[], ${sql.array(entries.map((e) => e.platformMessageId))}::text[]) as t(id, platform_message_id)
+    where m.id = t.id and m.status = 'sending'
+    returning m.*`;
+  return new Map(rows.map((r) => [r.id, r]));
+}
+
 export interface Reschedule {
   at: Date;
   /** undefined keeps the current error (pacing); null clears it */

@@ -8,11 +8,12 @@
 // Usage: npm run bench:send -- [--connections 1000] [--rate 10000/min] [--duration 60s] [--deadline 180s]
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
 import { startApp } from '../../src/app.ts';
 import { mintToken } from '../../src/auth/token.ts';
 import { loadConfig } from '../../src/config.ts';
@@ -20,6 +21,7 @@ import { openKeyring, secretContext } from '../../src/crypto/keyring.ts';
 import { shardOf } from '../../src/shard.ts';
 import { insertConnection, putSecret } from '../../src/store/connections.ts';
 import { createTestDatabase } from '../helpers/db.ts';
+import type { DriverInput, DriverResult } from './send-driver.ts';
 import { control, percentile, pool, spawnEmulator } from './spawn-emulator.ts';
 
 const { values } = parseArgs({
@@ -118,51 +120,34 @@ await pool(conns.flatMap((c) => Array.from({ length: chatsPerConn }, (_, j) => (
 });
 log(`setup: ${nAccounts} accounts + ${nBots} bots active, ${targets.length} channels (${chatsPerConn} per connection), ${owners} owners in ${((performance.now() - setupStarted) / 1000).toFixed(1)} s`);
 
-// ---- drive: per-owner batches every 100 ms at the target rate
+// ---- drive: per-owner batches every 100 ms at the target rate, from a worker thread (send-driver.ts)
 const stats0 = await control<{ floodWaitsServed: number; delivered: number }>(emu.control, 'GET', '/stats');
 const total = Math.round(rate * durationS);
 const prefix = `s${stamp}:`;
-const accepted = new Map<string, string>(); // message id → text
-let refused = 0;
-let acceptErrors = '';
-const refusals = new Map<string, number>(); // reason → messages refused
-const refuse = (reason: string, n: number) => { refused += n; refusals.set(reason, (refusals.get(reason) ?? 0) + n); };
-const acceptMs: number[] = [];
 let metricsReport: Record<string, { present: boolean; value?: number; sane: boolean }> = {};
-const inflightPosts = new Set<Promise<void>>();
+const cpu0 = await cpuSnapshot();
+const elu0 = performance.eventLoopUtilization();
+const driver = new Worker(new URL('./send-driver.ts', import.meta.url), {
+  workerData: { url: app.url, tokens, targets, rate, total, prefix } satisfies DriverInput,
+});
 const started = performance.now();
-let next = 0;
-let scraped = false;
-while (next < total) {
-  const elapsed = (performance.now() - started) / 1000;
-  const due = Math.min(total, Math.floor(elapsed * rate) + 1);
-  const byOwner = new Map<number, { connectionId: string; chat: string; text: string }[]>();
-  for (; next < due; next++) {
-    const t = targets[next % targets.length]!;
-    const list = byOwner.get(t.owner) ?? byOwner.set(t.owner, []).get(t.owner)!;
-    list.push({ connectionId: t.connectionId, chat: t.chat, text: `${prefix}${next}` });
-  }
-  for (const [owner, list] of byOwner) {
-    for (let i = 0; i < list.length; i += 500) {
-      const messages = list.slice(i, i + 500);
-      const t0 = performance.now();
-      const p = api<{ items?: { id: string; text: string }[] }>(owner, 'POST', '/v1/messages/batch', { messages }).then((r) => {
-        if (r.status !== 202 || !r.body.items) { refuse(`HTTP ${r.status}`, messages.length); acceptErrors ||= `${r.status} ${JSON.stringify(r.body).slice(0, 200)}`; return; }
-        acceptMs.push(performance.now() - t0);
-        for (const m of r.body.items) accepted.set(m.id, m.text);
-      }, (err) => { refuse(`${(err as Error).message}${(err as { cause?: { code?: string } }).cause?.code ? ` (${(err as { cause: { code: string } }).cause.code})` : ''}`, messages.length); acceptErrors ||= (err as Error).message; }).finally(() => inflightPosts.delete(p));
-      inflightPosts.add(p);
-    }
-  }
-  if (!scraped && elapsed > durationS / 2) {
-    scraped = true;
-    metricsReport = await scrapeMetrics();
-  }
-  await new Promise((r) => setTimeout(r, 100));
-}
-await Promise.all(inflightPosts);
-const driveS = (performance.now() - started) / 1000;
-if (!scraped) metricsReport = await scrapeMetrics();
+const scrape = setTimeout(() => void scrapeMetrics().then((r) => (metricsReport = r), () => undefined), (durationS / 2) * 1000);
+const driven = await new Promise<DriverResult>((resolve, reject) => {
+  driver.once('message', resolve);
+  driver.once('error', reject);
+  driver.once('exit', (code) => reject(new Error(`send driver exited with ${code}`)));
+});
+clearTimeout(scrape);
+const cpuDrive = await cpuSnapshot();
+const eluDrive = performance.eventLoopUtilization(elu0);
+await driver.terminate();
+const driveS = driven.driveS;
+const accepted = new Map(driven.accepted);
+const refusals = new Map(driven.refusals);
+const refused = [...refusals.values()].reduce((a, b) => a + b, 0);
+const acceptErrors = driven.firstError;
+const acceptMs = driven.acceptMs;
+if (Object.keys(metricsReport).length === 0) metricsReport = await scrapeMetrics();
 log(`drive: ${accepted.size} accepted, ${refused} refused in ${driveS.toFixed(1)} s (${Math.round((accepted.size / driveS) * 60)}/min)${refused ? `; refused by reason: ${JSON.stringify(Object.fromEntries(refusals))}; first: ${acceptErrors}` : ''}`);
 
 // ---- wait for every accepted message to be final
@@ -175,6 +160,8 @@ for (;;) {
   await new Promise((r) => setTimeout(r, 500));
 }
 const drainS = (performance.now() - started) / 1000;
+const cpuEnd = await cpuSnapshot();
+const eluDrain = performance.eventLoopUtilization(performance.eventLoopUtilization(elu0), eluDrive);
 const rows = await db.sql<{ id: string; status: string; ms: number | null }[]>`
   select id, status, (extract(epoch from (sent_at - created_at)) * 1000)::float8 as ms from messages`;
 const delivered = await control<{ text: string }[]>(emu.control, 'GET', '/messages');
@@ -199,6 +186,8 @@ const floodWaits = stats1.floodWaitsServed - stats0.floodWaitsServed;
 const p = (q: number) => +(percentile(lat, q) / 1000).toFixed(2);
 log(`result: accepted ${accepted.size}, sent ${sent}, failed ${failed}, lost ${lost}, duplicated ${duplicated}, still open at the deadline ${open} (${undeliveredOpen} of them not in the chat); all final ${drainS.toFixed(1)} s after the first post`);
 log(`accept→sent (createdAt→sentAt): p50 ${p(50)} s, p95 ${p(95)} s, p99 ${p(99)} s; batch POST p50 ${percentile([...acceptMs].sort((a, b) => a - b), 50).toFixed(0)} ms; flood waits served by the emulator ${floodWaits}`);
+const cpu = cpuReport(cpu0, cpuDrive, cpuEnd, accepted.size, sent);
+log(`cpu per message (drive start → all final, ${sent} sent; s of CPU and µs per sent message): ${cpu.line}; daemon event loop utilisation drive ${eluDrive.utilization.toFixed(2)}, after drive ${eluDrain.utilization.toFixed(2)}; host busy ${cpu.hostBusy} of ${cpu.cores} cores`);
 log(`metrics mid-run: ${Object.entries(metricsReport).map(([k, v]) => `${k} ${v.present ? (v.sane ? 'ok' : 'INSANE') : 'MISSING'}${v.value !== undefined ? `=${+v.value.toFixed(3)}` : ''}`).join(', ')}`);
 
 await app.stop();
@@ -210,7 +199,7 @@ log(JSON.stringify({
   bench: 'send', connections: nConnections, bots: nBots, accounts: nAccounts, chats: targets.length, targetPerMin: Math.round(rate * 60), durationS,
   accepted: accepted.size, refused, sent, failed, lost, duplicated, openAtDeadline: open, undeliveredOpen,
   acceptedPerMin: Math.round((accepted.size / driveS) * 60), sentPerMin: Math.round((sent / drainS) * 60), allFinalS: +drainS.toFixed(1),
-  acceptToSentS: { p50: p(50), p95: p(95), p99: p(99) }, floodWaits,
+  acceptToSentS: { p50: p(50), p95: p(95), p99: p(99) }, floodWaits, cpuUsPerMessage: cpu.perMessage,
   metrics: Object.fromEntries(Object.entries(metricsReport).map(([k, v]) => [k, v.present && v.sane])),
   brokerOnly: { confirmsPerSec: broker.publishPerSec, endToEndPerSec: broker.endToEndPerSec },
 }));
@@ -252,4 +241,45 @@ async function runBrokerBench(n: number): Promise<{ publishPerSec: number; endTo
   await new Promise((r) => child.once('exit', r));
   if (!result) throw new Error('send-broker bench printed no result');
   return result;
+}
+
+// CPU seconds so far of: the daemon's main thread (this process's thread = pid; the driver worker
+// is the rest of the process), the emulator process, the shared RabbitMQ node (other users of the
+// broker count too), and this database's Postgres backends (background writers not included).
+interface CpuSnapshot { main: number; proc: number; emu: number; rmq: number; pg: number; hostBusy: number; hostAll: number }
+async function cpuSnapshot(): Promise<CpuSnapshot> {
+  const hz = 100; // USER_HZ on Linux
+  const ticks = (path: string) => {
+    try {
+      const f = readFileSync(path, 'utf8').slice(readFileSync(path, 'utf8').lastIndexOf(')') + 2).split(' ');
+      return (Number(f[11]) + Number(f[12])) / hz;
+    } catch { return 0; }
+  };
+  const rmqPids = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
+    try { const c = readFileSync(`/proc/${d}/cmdline`, 'utf8'); return c.includes('beam.smp') && c.includes('/var/lib/rabbitmq'); } catch { return false; }
+  });
+  const pgPids = (await db.sql<{ pid: number }[]>`select pid from pg_stat_activity where datname = current_database()`).map((r) => r.pid);
+  const stat = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.split(/\s+/).slice(1, 8).map(Number);
+  return {
+    main: ticks(`/proc/${process.pid}/task/${process.pid}/stat`), proc: ticks(`/proc/${process.pid}/stat`), emu: emu.proc.pid ? ticks(`/proc/${emu.proc.pid}/stat`) : 0,
+    rmq: rmqPids.reduce((a, p) => a + ticks(`/proc/${p}/stat`), 0), pg: pgPids.reduce((a, p) => a + ticks(`/proc/${p}/stat`), 0),
+    hostBusy: (stat.reduce((a, b) => a + b, 0) - stat[3]! - stat[4]!) / hz, hostAll: stat.reduce((a, b) => a + b, 0) / hz,
+  };
+}
+
+function cpuReport(a: CpuSnapshot, drive: CpuSnapshot, b: CpuSnapshot, nAccepted: number, nSent: number) {
+  const parts: [string, number][] = [
+    ['daemon main thread', b.main - a.main], ['driver thread (client, not the daemon)', (drive.proc - drive.main) - (a.proc - a.main)],
+    ['emulator', b.emu - a.emu], ['rabbitmq', b.rmq - a.rmq], ['postgres backends', b.pg - a.pg],
+  ];
+  const per = (s: number, n: number) => Math.round((s * 1e6) / Math.max(1, n));
+  const perMessage = Object.fromEntries(parts.map(([k, s]) => [k.split(' (')[0]!, per(s, k.startsWith('driver') ? nAccepted : nSent)]));
+  const cores = cpus().length;
+  const wall = b.hostAll - a.hostAll;
+  return {
+    perMessage,
+    line: parts.map(([k, s]) => `${k} ${s.toFixed(1)} s = ${per(s, k.startsWith('driver') ? nAccepted : nSent)} µs`).join(', '),
+    hostBusy: wall > 0 ? ((cores * (b.hostBusy - a.hostBusy)) / wall).toFixed(2) : '?',
+    cores,
+  };
 }

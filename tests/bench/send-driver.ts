@@ -1,0 +1,73 @@
+// The HTTP client of bench:send, in a worker thread so that its own cost (fetch, JSON, gunzip: about
+// a third of a core at 100,000/min) does not run on the daemon's event loop it is measuring.
+// Posts per-owner batches every 100 ms at the target rate and reports what was accepted.
+import { parentPort, workerData } from 'node:worker_threads';
+
+export interface DriverInput {
+  url: string;
+  tokens: string[];
+  targets: { owner: number; connectionId: string; chat: string }[];
+  rate: number; // messages per second
+  total: number;
+  prefix: string;
+}
+
+export interface DriverResult {
+  accepted: [string, string][]; // message id, text
+  refusals: [string, number][];
+  firstError: string;
+  acceptMs: number[];
+  driveS: number;
+}
+
+const { url, tokens, targets, rate, total, prefix } = workerData as DriverInput;
+const accepted: [string, string][] = [];
+const refusals = new Map<string, number>();
+let firstError = '';
+const acceptMs: number[] = [];
+const refuse = (reason: string, n: number) => refusals.set(reason, (refusals.get(reason) ?? 0) + n);
+
+const post = async (owner: number, messages: unknown[]) => {
+  const t0 = performance.now();
+  try {
+    const res = await fetch(`${url}/v1/messages/batch`, {
+      method: 'POST', headers: { authorization: `Bearer ${tokens[owner]}`, 'content-type': 'application/json' }, body: JSON.stringify({ messages }),
+    });
+    const body = (await res.json()) as { items?: { id: string; text: string }[] };
+    if (res.status !== 202 || !body.items) {
+      refuse(`HTTP ${res.status}`, messages.length);
+      firstError ||= `${res.status} ${JSON.stringify(body).slice(0, 200)}`;
+      return;
+    }
+    acceptMs.push(performance.now() - t0);
+    for (const m of body.items) accepted.push([m.id, m.text]);
+  } catch (err) {
+    const code = (err as { cause?: { code?: string } }).cause?.code;
+    refuse(`${(err as Error).message}${code ? ` (${code})` : ''}`, messages.length);
+    firstError ||= (err as Error).message;
+  }
+};
+
+const inflight = new Set<Promise<void>>();
+const started = performance.now();
+let next = 0;
+while (next < total) {
+  const elapsed = (performance.now() - started) / 1000;
+  const due = Math.min(total, Math.floor(elapsed * rate) + 1);
+  const byOwner = new Map<number, { connectionId: string; chat: string; text: string }[]>();
+  for (; next < due; next++) {
+    const t = targets[next % targets.length]!;
+    const list = byOwner.get(t.owner) ?? byOwner.set(t.owner, []).get(t.owner)!;
+    list.push({ connectionId: t.connectionId, chat: t.chat, text: `${prefix}${next}` });
+  }
+  for (const [owner, list] of byOwner) {
+    for (let i = 0; i < list.length; i += 500) {
+      const p = post(owner, list.slice(i, i + 500)).finally(() => inflight.delete(p));
+      inflight.add(p);
+    }
+  }
+  await new Promise((r) => setTimeout(r, 100));
+}
+await Promise.all(inflight);
+const result: DriverResult = { accepted, refusals: [...refusals], firstError, acceptMs, driveS: (performance.now() - started) / 1000 };
+parentPort!.postMessage(result);
