@@ -127,8 +127,9 @@ const prefix = `s${stamp}:`;
 let metricsReport: Record<string, { present: boolean; value?: number; sane: boolean }> = {};
 const cpu0 = await cpuSnapshot();
 const elu0 = performance.eventLoopUtilization();
-const driver = new Worker(new URL('./send-driver.ts', import.meta.url), {
-  workerData: { url: app.url, tokens, targets, rate, total, prefix } satisfies DriverInput,
+// Module hooks registered by --import tsx do not reach worker threads: the worker registers its own.
+const driver = new Worker(`import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(new URL('./send-driver.ts', import.meta.url).href)}); })`, {
+  eval: true, workerData: { url: app.url, tokens, targets, rate, total, prefix } satisfies DriverInput,
 });
 const started = performance.now();
 const scrape = setTimeout(() => void scrapeMetrics().then((r) => (metricsReport = r), () => undefined), (durationS / 2) * 1000);
