@@ -270,16 +270,16 @@ async function cpuSnapshot(): Promise<CpuSnapshot> {
 
 function cpuReport(a: CpuSnapshot, drive: CpuSnapshot, b: CpuSnapshot, nAccepted: number, nSent: number) {
   const parts: [string, number][] = [
-    ['daemon main thread', b.main - a.main], ['driver thread (client, not the daemon)', (drive.proc - drive.main) - (a.proc - a.main)],
+    ['daemon main thread', b.main - a.main], ['other threads (the driver worker, GC and libuv helpers)', (drive.proc - drive.main) - (a.proc - a.main)],
     ['emulator', b.emu - a.emu], ['rabbitmq', b.rmq - a.rmq], ['postgres backends', b.pg - a.pg],
   ];
   const per = (s: number, n: number) => Math.round((s * 1e6) / Math.max(1, n));
-  const perMessage = Object.fromEntries(parts.map(([k, s]) => [k.split(' (')[0]!, per(s, k.startsWith('driver') ? nAccepted : nSent)]));
+  const perMessage = Object.fromEntries(parts.map(([k, s]) => [k.split(' (')[0]!, per(s, k.startsWith('other') ? nAccepted : nSent)]));
   const cores = cpus().length;
   const wall = b.hostAll - a.hostAll;
   return {
     perMessage,
-    line: parts.map(([k, s]) => `${k} ${s.toFixed(1)} s = ${per(s, k.startsWith('driver') ? nAccepted : nSent)} µs`).join(', '),
+    line: parts.map(([k, s]) => `${k} ${s.toFixed(1)} s = ${per(s, k.startsWith('other') ? nAccepted : nSent)} µs`).join(', '),
     hostBusy: wall > 0 ? ((cores * (b.hostBusy - a.hostBusy)) / wall).toFixed(2) : '?',
     cores,
   };
