@@ -4,8 +4,8 @@ import { randomUUID } from 'node:crypto';
 import { AppError } from '../../src/errors.ts';
 import { bus, type LiveEvent } from '../../src/events/bus.ts';
 import {
-  acceptMessages, claimDue, getMessage, listMessages, listUnpublished, markFailed, markPublished, markSending, markSent,
-  rescheduleMessage, toApiMessage, usedIdempotencyKeys,
+  acceptMessages, claimDue, getMessage, listMessages, listUnpublished, markFailed, markPublished, markSending, markSendingMany, markSent,
+  markSentMany, rescheduleMessage, toApiMessage, usedIdempotencyKeys,
 } from '../../src/store/messages.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { makeConnection } from '../delivery/fixtures.ts';
@@ -167,6 +167,33 @@ test('claimDue hides claimed rows from a second claimer and prefers high priorit
   const second = await claimDue(db.sql, { limit: 10, leaseMs: 30_000 });
   assert.equal(second.map((m) => m.text), ['low']);
   assert.is((await claimDue(db.sql, { limit: 10, leaseMs: 30_000 })).length, 0);
+});
+
+test('batched updates of overlapping rows in opposite orders never deadlock (rows are locked in id order)', async () => {
+  const owner = `o-${randomUUID()}`;
+  const conn = await makeConnection(db.sql, owner);
+  const inputs = Array.from({ length: 200 }, (_, i) => ({ connectionId: conn, chat: '@chan', text: `m${i}` }));
+  const ids = (await acceptMessages(db.sql, owner, inputs, { actor: owner })).map((r) => r.message.id);
+  const errors: string[] = [];
+  const note = (e: { code?: string; message?: string }) => { errors.push(e.code ?? e.message ?? '?'); };
+  for (let round = 0; round < 20; round++) {
+    // The relay marks a batch published while consumers mark the same rows sending and sent (the
+    // two orders differ as they do live: publish order vs arrival order).
+    const shuffled = [...ids].sort(() => Math.random() - 0.5);
+    await Promise.all([
+      markPublished(db.sql, ids.map((id) => ({ id, seq: 0 }))).catch(note),
+      markSendingMany(db.sql, shuffled.map((id) => ({ id, seq: 0 })), 60_000).catch(note),
+      markSentMany(db.sql, [...shuffled].reverse().map((id) => ({ id, platformMessageId: '1' }))).catch(note),
+    ]);
+    await db.sql`update messages set status = 'queued', published_at = null where id = any(${db.sql.array(ids)}::uuid[])`;
+  }
+  assert.equal(errors, []);
+  // And the batched forms do what the single ones do.
+  const sending = await markSendingMany(db.sql, [{ id: ids[0]!, seq: 0 }, { id: ids[1]!, seq: 7 }, { id: randomUUID(), seq: 0 }], 60_000);
+  assert.equal([...sending.keys()], [ids[0]]);
+  assert.is(sending.get(ids[0]!)!.status, 'sending');
+  const sent = await markSentMany(db.sql, [{ id: ids[0]!, platformMessageId: '42' }, { id: ids[1]!, platformMessageId: '43' }]);
+  assert.equal([...sent.values()].map((r) => [r.id, r.status, r.platform_message_id]), [[ids[0], 'sent', '42']]);
 });
 
 test.run();
