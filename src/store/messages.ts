@@ -101,7 +101,11 @@ export interface AuditContext { actor: string; requireActive?: boolean }
  */
 export async function acceptMessages(sql: postgres.Sql, owner: string, inputs: MessageInput[], audit: AuditContext): Promise<AcceptResult[]> {
   validate(inputs);
-  const results = await withSpan('outbox insert', { 'messaging.batch.message_count': inputs.length }, () => transaction(sql, async (tx) => {
+  // Without idempotency keys nothing can conflict, and the one insert statement (messages and their
+  // audit rows together) is atomic on its own: two round trips instead of five (BEGIN … COMMIT).
+  // With keys a conflict found after the insert must undo the batch: a transaction.
+  const keyed = inputs.some((i) => i.idempotencyKey !== undefined);
+  const results = await withSpan('outbox insert', { 'messaging.batch.message_count': inputs.length }, () => (keyed ? transaction : noTransaction)(sql, async (tx) => {
     // Inside the span: the relay's publish span becomes a child of this insert.
     const traceContext = traceCarrier();
     const connIds = [...new Set(inputs.map((i) => i.connectionId))];
@@ -132,11 +136,20 @@ export async function acceptMessages(sql: postgres.Sql, owner: string, inputs: M
       trace_context: traceContext ? tx.json(traceContext as never) : null,
     }));
     // A key seen before (or twice in this batch) inserts nothing; the loser of two concurrent
-    // requests waits for the winner's commit here and then reads its row below.
+    // requests waits for the winner's commit here and then reads its row below. Each inserted
+    // message gets its audit row in the same statement.
     const inserted = await tx<MessageRow[]>`
-      insert into messages ${tx(rows)}
-      on conflict (owner, idempotency_key) where idempotency_key is not null do nothing
-      returning *`;
+      with ins as (
+        insert into messages ${tx(rows)}
+        on conflict (owner, idempotency_key) where idempotency_key is not null do nothing
+        returning *
+      ), aud as (
+        insert into audit (owner, actor, action, target, details)
+        select ${owner}, ${audit.actor}, 'message.accepted', ins.id::text,
+          jsonb_build_object('connectionId', ins.connection_id, 'priority', ins.priority)
+        from ins
+      )
+      select * from ins`;
     const insertedById = new Map(inserted.map((r) => [r.id, r]));
     const missingKeys = rows.filter((r) => !insertedById.has(r.id)).map((r) => r.idempotency_key!);
     const existing = missingKeys.length === 0 ? [] : await tx<MessageRow[]>`
@@ -152,17 +165,13 @@ export async function acceptMessages(sql: postgres.Sql, owner: string, inputs: M
       }
       return { message: prior, replay: true };
     });
-    if (inserted.length > 0) {
-      await tx`insert into audit ${tx(inserted.map((m) => ({
-        owner, actor: audit.actor, action: 'message.accepted', target: m.id,
-        details: tx.json({ connectionId: m.connection_id, priority: m.priority }),
-      })))}`;
-    }
     return out;
   }));
   for (const r of results) if (!r.replay) publishStatus(r.message);
   return results;
 }
+
+const noTransaction = <T>(sql: postgres.Sql, fn: (q: postgres.Sql) => Promise<T>): Promise<T> => fn(sql);
 
 function validate(inputs: MessageInput[]): void {
   const details: ErrorDetail[] = [];
