@@ -16,6 +16,8 @@ export type TransactionMode = 'repeatable read' | 'repeatable read read only';
 /**
  * Runs fn between BEGIN and COMMIT on one reserved connection; ROLLBACK and rethrow when fn throws
  * (same semantics as sql.begin). Resolves with fn's result after COMMIT.
+ * fn should await only queries on tx: postgres.js 3.4.9 (sql.begin alike) crashes the process with a
+ * null-socket TypeError when a query goes to a connection that closed while fn awaited something else.
  */
 export async function transaction<T>(sql: postgres.Sql, fn: (tx: Tx) => Promise<T>, mode?: TransactionMode): Promise<T> {
   const tx = await sql.reserve();

@@ -38,12 +38,18 @@ test.after(async () => {
 
 test('control: sql.begin at the pipeline boundary fails with UNSAFE_TRANSACTION (postgres.js 3.4.9, porsager/postgres#1189)', async () => {
   // If this starts failing after a postgres.js upgrade, the driver is fixed; the helper stays correct.
+  // A fresh pool for every k: the dispatch order depends on the pool's state (open, busy, closed).
   const failures: string[] = [];
-  for (let k = 195; k <= 205; k++) {
-    const err = await pipelineLoad(sql, k, () => sql.begin((tx) => tx`insert into t values (${-k}, 1)`));
-    if (err) failures.push(`${k}: ${err}`);
-    // A BEGIN that skipped the reservation left its connection in the pool inside the transaction.
-    if (await idleInTransaction(sql)) await sql`select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and state like 'idle in transaction%'`.catch(() => undefined);
+  const ks = [195, 196, 197, 198, 199, 200, 201, 202, 203, 204, 205, 300, 301, 302, 303, 304, 401, 402, 403, 404, 405];
+  for (const k of ks) {
+    const pool = postgres(db.url, { max: 2, onnotice: () => undefined });
+    try {
+      const err = await pipelineLoad(pool, k, () => pool.begin((tx) => tx`insert into t values (${-k}, 1)`));
+      if (err) failures.push(`${k}: ${err}`);
+    } finally {
+      // A BEGIN that skipped the reservation may have left its connection inside the transaction.
+      await pool.end({ timeout: 1 });
+    }
   }
   assert.ok(failures.some((f) => f.includes('UNSAFE_TRANSACTION')), `no UNSAFE_TRANSACTION: ${failures.join(', ')}`);
 });
@@ -118,17 +124,17 @@ test('modes: repeatable read sees one snapshot; read only refuses writes', async
   assert.is((err as { code?: string }).code, '25006'); // read_only_sql_transaction
 });
 
-test('the connection dies inside the transaction: rejects with the connection error, the pool carries on', async () => {
+test('the connection dies inside the transaction: rejects with the server\'s error, nothing commits, the pool carries on', async () => {
   const err = await transaction(sql, async (tx) => {
-    const [{ pid }] = await tx<{ pid: number }[]>`select pg_backend_pid() as pid`;
     await tx`insert into t values (99, 1)`;
-    await sql`select pg_terminate_backend(${pid})`;
-    await tx`select 1`;
+    await tx`select pg_terminate_backend(pg_backend_pid())`; // FATAL 57P01, then the server closes
   }).catch((e: { code?: string }) => e);
-  assert.ok((err as { code?: string }).code, 'a coded error');
+  // 57P01 admin_shutdown, or the close that follows it, depending on which the driver sees first.
+  assert.ok(['57P01', 'CONNECTION_CLOSED'].includes((err as { code?: string }).code ?? ''), String((err as { code?: string }).code));
   for (let i = 0; i < 4; i++) assert.is((await sql<{ x: number }[]>`select 1 as x`)[0]!.x, 1);
   const [r] = await sql<{ n: number }[]>`select count(*)::int as n from t where k = 99`;
   assert.is(r!.n, 0);
+  assert.is(await transaction(sql, async (tx) => (await tx<{ x: number }[]>`select 2 as x`)[0]!.x), 2);
 });
 
 test.run();
