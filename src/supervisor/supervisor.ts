@@ -16,6 +16,7 @@ import { maskPhone } from '../observability/redact.ts';
 import type { Platform } from '../platforms/telegram/index.ts';
 import { shardOf } from '../shard.ts';
 import { recordAudit } from '../store/audit.ts';
+import { transaction } from '../store/transaction.ts';
 import {
   connectionIds, deleteConnection, findBot, getConnection, insertConnection, listConnections, listRunnable, saveState, toConnection,
   type Connection, type ConnectionRow, type ListFilter, type Status,
@@ -147,7 +148,7 @@ export class Supervisor implements ConnectionService, MessageSender {
     if (input.kind === 'bot') {
       const me = await this.#o.platform.verifyBotToken(input.token);
       if (await findBot(sql, owner, me.platformUserId)) throw new AppError('INVALID_STATE', 'This bot is already connected');
-      row = await sql.begin(async (tx) => {
+      row = await transaction(sql, async (tx) => {
         const r = await insertConnection(tx, { id, owner, kind: 'bot', shard, machineVersion: BOT_VERSION, profile: me });
         await recordAudit(tx, { owner, actor: owner, action: 'connection.created', target: id, details: { kind: 'bot', botId: me.platformUserId } });
         return r;
@@ -156,7 +157,7 @@ export class Supervisor implements ConnectionService, MessageSender {
     } else {
       const method = input.method;
       const phoneMasked = method === 'phone' ? maskPhone(input.phone) : undefined;
-      row = await sql.begin(async (tx) => {
+      row = await transaction(sql, async (tx) => {
         const r = await insertConnection(tx, { id, owner, kind: 'user', shard, machineVersion: ACCOUNT_VERSION, login: { method }, ...(phoneMasked ? { phoneMasked } : {}) });
         await recordAudit(tx, { owner, actor: owner, action: 'connection.created', target: id, details: { kind: 'user', method, ...(phoneMasked ? { phone: phoneMasked } : {}) } });
         return r;
@@ -257,7 +258,7 @@ export class Supervisor implements ConnectionService, MessageSender {
     }
     await this.#shutdown(rt, false);
     this.#forget(rt);
-    await this.#o.sql.begin(async (tx) => {
+    await transaction(this.#o.sql, async (tx) => {
       await deleteConnection(tx, owner, id);
       await recordAudit(tx, { owner, actor: owner, action: 'connection.deleted', target: id, details: { kind: row.kind } });
     });
