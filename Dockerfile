@@ -3,6 +3,8 @@
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
+# postinstall patches postgres.js (ops/patches/postgres-queue.mjs); npm ci fails without the script.
+COPY ops/patches ./ops/patches
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
@@ -12,6 +14,8 @@ RUN npm run build && (npm run build:console --if-present)
 FROM node:20-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
+# postinstall patches postgres.js (ops/patches/postgres-queue.mjs); npm ci fails without the script.
+COPY ops/patches ./ops/patches
 RUN npm ci --omit=dev --no-audit --no-fund
 
 FROM node:20-bookworm-slim
