@@ -18,12 +18,17 @@ export const adminPlugin: Plugin<AdminPluginOptions> = {
   register(server, { sql, connections }) {
     const tags = ['api', 'admin'];
     const forbidden = { 403: 'FORBIDDEN: needs the admin scope' };
+    const listDoc = documented({ 200: { schema: actorList, description: 'The actor tree' } }, forbidden);
 
     server.route({
       method: 'GET', path: '/admin/actors',
       options: {
         tags, auth: authStrategy, description: 'Every actor of the supervisor, with totals per state',
-        ...documented({ 200: { schema: actorList, description: 'The actor tree' } }, forbidden),
+        ...listDoc,
+        // The schema documents the answer; validating it per call is off: at 10,000 actors Joi took
+        // ~140 ms of the ~200 ms each call held the event loop (bench:accounts). The admin tests
+        // check real answers against actorList instead.
+        response: { ...listDoc.response, sample: 0 },
       },
       handler: () => connections.actors(),
     });
