@@ -104,13 +104,16 @@ export class AccountClient {
   // AUTH_KEY_DUPLICATED. The machine owns reconnection (jittered backoff), so the main sender's
   // reconnect() only reports the drop. GramJS creates `_sender` inside connect(): trap the assignment.
   #trapReconnect(): void {
-    let sender: { reconnect(): void } | undefined;
+    let sender: Sender | undefined;
     Object.defineProperty(this.#client, '_sender', {
       configurable: true,
       get: () => sender,
-      set: (value: { reconnect(): void } | undefined) => {
+      set: (value: Sender | undefined) => {
         sender = value;
-        if (value) value.reconnect = () => this.#dropped();
+        if (value) {
+          value.reconnect = () => this.#dropped();
+          handleWholeContainers(value);
+        }
       },
     });
   }
@@ -347,3 +350,31 @@ const idOfSent = (updates: Api.TypeUpdates): number | undefined => {
   }
   return undefined;
 };
+
+interface Sender {
+  reconnect(): void;
+  _processMessage(message: unknown): Promise<void>;
+  _handlers: Record<string, (message: { obj: { messages: unknown[] } }) => Promise<void>>;
+}
+
+const MSG_CONTAINER = String(0x73f1f8dc);
+
+/**
+ * GramJS 2.26 handles a container's messages in a loop without a catch, and an rpc_error answer
+ * throws after rejecting its own call: every answer after the first error in one packet is dropped,
+ * and those calls wait for our call timeout (then TG_UNAVAILABLE). Telegram packs several answers into
+ * one container (e.g. a keepalive's pong + getState, two sends), so one FLOOD_WAIT or revoke could
+ * time out its neighbours (tests/emulator/revoked.test.ts shows it). Handle every message, then
+ * rethrow the first error so GramJS's receive loop reacts to it as before. The handler table holds
+ * bound functions built in MTProtoSender's constructor: the entry is replaced, not the method.
+ */
+function handleWholeContainers(sender: Sender): void {
+  if (typeof sender._handlers?.[MSG_CONTAINER] !== 'function') return; // another GramJS: its own handling
+  sender._handlers[MSG_CONTAINER] = async (message) => {
+    let failure: unknown;
+    for (const inner of message.obj.messages) {
+      await sender._processMessage(inner).catch((err: unknown) => { failure ??= err; });
+    }
+    if (failure !== undefined) throw failure;
+  };
+}

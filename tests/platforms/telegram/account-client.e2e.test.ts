@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AppError } from '../../../src/errors.ts';
+import { Api } from 'telegram';
 import { AccountClient } from '../../../src/platforms/telegram/account-client.ts';
 import { startEmulator, type Emulator } from '../../emulator/index.ts';
 import { newPhone } from '../../helpers/stack.ts';
@@ -62,6 +63,34 @@ test('a half-dead link (the DC stops answering in time) fails keepalive with TG_
     assert.ok(Date.now() - started < 1500, `noticed after ${Date.now() - started} ms`);
   } finally {
     emu.fault({ type: 'clear' });
+    await c.destroy();
+  }
+});
+
+test('revoked right after connect: the first keepalive answers false instead of timing out (GramJS dropped answers after an error in one container)', async () => {
+  const phone = newPhone();
+  const c = await open(phone);
+  try {
+    emu.fault({ type: 'revoke-session', target: phone });
+    // GramJS packs its getMe with the ping and getState; the DC answers all three in one container.
+    assert.is(await c.keepalive(), false);
+  } finally {
+    await c.destroy();
+  }
+});
+
+test('two calls answered in one container, the first with an error: both settle with their own answer', async () => {
+  const phone = newPhone();
+  const c = await open(phone);
+  try {
+    assert.is(await c.keepalive(), true);
+    emu.fault({ type: 'revoke-session', target: phone });
+    const outcomes = await Promise.all([
+      c.invoke(new Api.users.GetUsers({ id: [new Api.InputUserSelf()] }), 'users.getUsers'),
+      c.invoke(new Api.updates.GetState(), 'updates.getState'),
+    ].map((p) => p.then(() => 'ok', (e: unknown) => (e instanceof AppError ? e.code : String(e)))));
+    assert.equal(outcomes, ['TG_SESSION_EXPIRED', 'TG_SESSION_EXPIRED']);
+  } finally {
     await c.destroy();
   }
 });
