@@ -108,7 +108,7 @@ test('GramJS trap: after a rpc_error in a container, the container\'s later answ
 test('the same container with GramJS\'s _handleContainer going on after a failed message: both calls answer at once', async () => {
   const s = await revokedLater();
   const { client } = await connected(emu, s.session);
-  // What a fix on the client side looks like (not applied to the daemon here: src/ is not the emulator's).
+  // The client-side fix, as the daemon applies it (handleWholeContainers in src/platforms/telegram/account-client.ts).
   // The handler table holds bound functions (MTProtoSender's constructor): replace the entry.
   const sender = (client as unknown as { _sender: { _processMessage(m: unknown): Promise<void>; _handlers: Record<string, (m: { obj: { messages: unknown[] } }) => Promise<void>> } })._sender;
   sender._handlers[String(0x73f1f8dc)] = async (message) => {
