@@ -4,6 +4,13 @@
 // Deferred slots are spread at the sustainable rate, so a burst of 50 into one chat comes back one
 // per second instead of all at once, and a later message of the same or lower priority queues
 // behind them instead of jumping ahead. Time comes from an injected Clock.
+//
+// A slot is taken before the row is marked `sending` and before the platform call leaves; on a
+// saturated event loop that gap varied by hundreds of ms, and the emulator served 143–656 flood
+// waits per 100,000/min run. So the call itself passes a second gate (beforeCall): the same windows,
+// counted over the chat's and connection's actual calls, each stamped with the time its answer came
+// back. Telegram saw a call no later than its answer, and sees the next one no earlier than it
+// leaves, so spacing measured from answer to departure holds at Telegram whatever the local lag.
 import { defaultPacing, systemClock, type Clock, type ConnectionKind, type PacingOptions, type Priority } from './types.ts';
 
 export interface PaceTarget {
@@ -29,7 +36,15 @@ export interface PacerOptions {
    * latency jitter (a few ms) would otherwise put two platform calls just under 1 s apart.
    */
   marginMs?: number;
+  /**
+   * longest wait at the call gate: a call still unanswered after this (a hung request, up to the
+   * sender's timeout) stops holding the next one. 5 s ≫ a send's round trip under load (≤ 1 s).
+   */
+  callHoldMs?: number;
 }
+
+/** Returned by beforeCall: call it once the platform answered or failed (idempotent). */
+export type CallDone = () => void;
 
 interface Window { n: number; ms: number; times: number[] }
 
@@ -43,6 +58,12 @@ interface Bucket {
   /** per priority rank: the next slot handed to a deferred message */
   horizon: [number, number, number];
   waiters: Set<Waiter>;
+  /** per window: answer times of the last n finished calls, ascending */
+  answered: number[][];
+  /** calls that left and have no answer yet */
+  inflight: number;
+  /** wakers of calls held at the gate; a finished call wakes them */
+  callWaiters: Set<() => void>;
   lastUsed: number;
 }
 
@@ -54,6 +75,7 @@ export class Pacer {
   private readonly holdMs: number;
   private readonly idleMs: number;
   private readonly marginMs: number;
+  private readonly callHoldMs: number;
   private readonly buckets = new Map<string, Bucket>();
   /** message id → deferred slot it was promised; honoured when the message comes back */
   private readonly reservations = new Map<string, number>();
@@ -66,6 +88,7 @@ export class Pacer {
     this.holdMs = o.holdMs ?? 2500;
     this.idleMs = o.idleMs ?? 10 * 60_000;
     this.marginMs = o.marginMs ?? 50;
+    this.callHoldMs = o.callHoldMs ?? 5000;
   }
 
   /**
@@ -107,6 +130,44 @@ export class Pacer {
     } finally {
       chat.waiters.delete(w);
     }
+  }
+
+  /**
+   * The gate right before the platform call (after acquire() said go and the row is `sending`):
+   * waits until the chat's and connection's windows, counted over finished calls by their answer
+   * time and over unanswered calls as still occupying them, allow one more call; then counts this
+   * call as in flight. An abort, or callHoldMs spent waiting, lets the call go: the row is already
+   * `sending`, and backing out would turn a bot message into "outcome unknown".
+   */
+  async beforeCall(t: PaceTarget, signal?: AbortSignal): Promise<CallDone> {
+    const bs = [this.bucket(chatKey(t), () => this.chatWindows(t)), this.bucket(connKey(t), () => this.connWindows(t.kind))];
+    const start = this.clock.now();
+    for (;;) {
+      const now = this.clock.now();
+      let wait = 0;
+      for (const b of bs) wait = Math.max(wait, callWait(b, now));
+      const left = start + this.callHoldMs - now;
+      if (wait <= 0 || left <= 0 || signal?.aborted) break;
+      const woken = new AbortController();
+      const wake = () => woken.abort();
+      for (const b of bs) b.callWaiters.add(wake);
+      signal?.addEventListener('abort', wake, { once: true });
+      await this.clock.sleep(Math.min(wait, left), woken.signal);
+      signal?.removeEventListener('abort', wake);
+      for (const b of bs) b.callWaiters.delete(wake);
+    }
+    for (const b of bs) b.inflight++;
+    let finished = false;
+    return () => {
+      if (finished) return;
+      finished = true;
+      const now = this.clock.now();
+      for (const b of bs) {
+        b.inflight--;
+        answered(b, now);
+        for (const wake of b.callWaiters) wake();
+      }
+    };
   }
 
   /**
@@ -159,7 +220,8 @@ export class Pacer {
       const ws = windows();
       b = {
         windows: ws, interval: Math.max(0, ...ws.map((w) => w.ms / w.n)), pausedUntil: 0,
-        horizon: [0, 0, 0], waiters: new Set(), lastUsed: this.clock.now(),
+        horizon: [0, 0, 0], waiters: new Set(), answered: ws.map(() => []), inflight: 0, callWaiters: new Set(),
+        lastUsed: this.clock.now(),
       };
       this.buckets.set(key, b);
     }
@@ -172,7 +234,7 @@ export class Pacer {
     this.lastPrune = now;
     const idleBefore = now - this.idleMs;
     for (const [k, b] of this.buckets) {
-      const busy = b.waiters.size > 0 || b.pausedUntil > now || b.horizon.some((h) => h > now);
+      const busy = b.waiters.size > 0 || b.inflight > 0 || b.callWaiters.size > 0 || b.pausedUntil > now || b.horizon.some((h) => h > now);
       if (!busy && b.lastUsed < idleBefore) this.buckets.delete(k);
     }
     for (const [id, slot] of this.reservations) if (slot < idleBefore) this.reservations.delete(id);
@@ -184,8 +246,38 @@ const connKey = (t: PaceTarget) => `k\u0000${t.connectionId}`;
 
 function earliest(b: Bucket, now: number): number {
   let at = Math.max(now, b.pausedUntil);
-  for (const w of b.windows) if (w.times.length >= w.n) at = Math.max(at, w.times[w.times.length - w.n]! + w.ms);
+  b.windows.forEach((w, i) => {
+    if (w.times.length >= w.n) at = Math.max(at, w.times[w.times.length - w.n]! + w.ms);
+    // Slots also follow the answers, so a lagging chat is not handed slots the call gate would
+    // only hold (rows waiting there are already `sending`).
+    const a = b.answered[i]!;
+    if (a.length >= w.n) at = Math.max(at, a[a.length - w.n]! + w.ms);
+  });
   return at;
+}
+
+/** ms until every window of b allows one more call (Infinity: only an answer can free one). */
+function callWait(b: Bucket, now: number): number {
+  let wait = 0;
+  b.windows.forEach((w, i) => {
+    const a = b.answered[i]!;
+    let live = a.length;
+    while (live > 0 && a[a.length - live]! + w.ms <= now) live--;
+    const excess = b.inflight + live - w.n + 1; // calls that must leave the window first
+    if (excess <= 0) return;
+    wait = Math.max(wait, excess <= live ? a[a.length - live + excess - 1]! + w.ms - now : Infinity);
+  });
+  return wait;
+}
+
+function answered(b: Bucket, at: number): void {
+  b.lastUsed = Math.max(b.lastUsed, at);
+  b.windows.forEach((w, i) => {
+    const a = b.answered[i]!;
+    a.push(at);
+    if (a.length > 1 && a[a.length - 2]! > at) a.sort((x, y) => x - y); // wall clock stepped back
+    if (a.length > w.n) a.splice(0, a.length - w.n);
+  });
 }
 
 function take(b: Bucket, at: number): void {

@@ -1,7 +1,7 @@
 // One delivery attempt for one message, shared by the RabbitMQ consumer and the embedded Postgres
-// consumer: load the row, drop stale or finished copies, pace, mark `sending`, call the sender,
-// write the outcome. The row is written before the caller acks its broker copy, so a crash at any
-// point leaves either a final row or a row that some copy (or the relay) will bring back.
+// consumer: load the row, drop stale or finished copies, pace, mark `sending`, pass the pacer's call
+// gate, call the sender, write the outcome. The row is written before the caller acks its broker
+// copy, so a crash at any point leaves either a final row or a row that some copy (or the relay) will bring back.
 import type postgres from 'postgres';
 import type { Logger } from 'winston';
 import { isAppError, type AppError } from '../errors.ts';
@@ -139,9 +139,10 @@ export class Processor {
     const sending = await this.sending.load({ id: row.id, seq });
     if (!sending) return 'stale';
     publishStatus(sending);
+    const called = await pacer.beforeCall(target, signal);
     const started = clock.now();
     try {
-      const { platformMessageId } = await sender.send(toOutbound(sending));
+      const { platformMessageId } = await sender.send(toOutbound(sending)).finally(called);
       const sent = await this.recordSent(row.id, platformMessageId);
       if (!sent) {
         logger.warn('message was sent but its row had moved on', { messageId: row.id });

@@ -146,4 +146,136 @@ test('idle buckets are dropped', async () => {
   assert.is(pacer.size().buckets, 2);
 });
 
+// The consumer's real path: slot → `lag` (marking the row `sending`, a lagging event loop) → call
+// gate → the call leaves → its answer comes back `rtt` later. Telegram saw each call somewhere
+// between leaving and answering, so the check takes the worst case of that.
+function callDriver(pacer: Pacer, clock: FakeClock) {
+  const calls: { id: string; chat: string; at: number; answer: number }[] = [];
+  const run = async (t: PaceTarget, lagMs: number, rttMs: number) => {
+    for (;;) {
+      const d = await pacer.acquire(t);
+      if (!d.go) {
+        await clock.sleep(d.until - clock.now());
+        continue;
+      }
+      if (lagMs > 0) await clock.sleep(lagMs);
+      const done = await pacer.beforeCall(t);
+      const c = { id: t.id, chat: t.chat, at: clock.now(), answer: Infinity };
+      calls.push(c);
+      if (rttMs > 0) await clock.sleep(rttMs);
+      c.answer = clock.now();
+      done();
+      return;
+    }
+  };
+  return { calls, run };
+}
+
+/** Largest number of calls Telegram may have counted in one window (n calls in windowMs), worst case. */
+function worstInWindow(calls: { at: number; answer: number }[], windowMs: number): number {
+  let worst = 0;
+  for (const c of calls) {
+    // every call that left no later than c and whose answer came back less than windowMs before c left
+    const n = calls.filter((o) => o.at <= c.at && o.answer + windowMs > c.at).length;
+    worst = Math.max(worst, n);
+  }
+  return worst;
+}
+
+test('call gate: a slot taken at t whose call leaves at t+600 holds the next call until that answer + 1 s', async () => {
+  const clock = new FakeClock();
+  const pacer = new Pacer({ clock });
+  const d = callDriver(pacer, clock);
+  const t0 = clock.now();
+  const a = d.run(target(clock, 'a', '1'), 600, 20);
+  await flush();
+  const b = d.run(target(clock, 'b', '1'), 0, 20); // its slot comes 1.05 s after a's, with no lag
+  await flush();
+  await clock.advance(5000, 10);
+  await Promise.all([a, b]);
+  const [ca, cb] = d.calls;
+  assert.is(ca!.id, 'a');
+  assert.is(ca!.at - t0, 600);
+  // Without the gate b's call left at its slot, t+1050: 450 ms after a's call reached Telegram.
+  assert.ok(cb!.at >= t0 + 600 + 1000, `b left at +${cb!.at - t0} ms`);
+  assert.ok(cb!.at - ca!.answer >= 1000, `b left ${cb!.at - ca!.answer} ms after a's answer`);
+});
+
+test('call gate: a burst of 50 with lag and slow answers never puts two calls to one chat within 1 s', async () => {
+  const clock = new FakeClock();
+  const pacer = new Pacer({ clock });
+  const d = callDriver(pacer, clock);
+  const start = clock.now();
+  // lag 0–780 ms and answers 0–290 ms, varying per message (deterministic)
+  const tasks = Array.from({ length: 50 }, (_, i) => d.run(target(clock, `a${i}`, '100'), ((i * 7) % 40) * 20, ((i * 13) % 30) * 10));
+  await flush();
+  await clock.advance(120_000, 10);
+  await Promise.all(tasks);
+  assert.is(d.calls.length, 50);
+  assert.is(worstInWindow(d.calls, 1000), 1);
+  // No time wasted: each call leaves at most 1.05 s + its own lag (≤ 780 ms) + a clock step after
+  // the previous answer. (Slots follow answers, so the lag is not hidden: ≈ 1/(1.05 s + rtt + lag).)
+  assert.ok(d.calls[0]!.at - start <= 800);
+  for (let i = 1; i < 50; i++) {
+    const gap = d.calls[i]!.at - d.calls[i - 1]!.answer;
+    assert.ok(gap <= 1050 + 780 + 20, `call ${i} left ${gap} ms after the previous answer`);
+  }
+});
+
+test('call gate: group chats stay within 20 per minute and bots within 30 per second under lag', async () => {
+  const clock = new FakeClock();
+  const pacer = new Pacer({ clock });
+  const g = callDriver(pacer, clock);
+  const tasks = Array.from({ length: 45 }, (_, i) => g.run(target(clock, `g${i}`, '-100123'), ((i * 7) % 40) * 20, ((i * 11) % 30) * 10));
+  const b = callDriver(pacer, clock);
+  tasks.push(...Array.from({ length: 120 }, (_, i) => b.run(target(clock, `m${i}`, String(1000 + i), { connectionId: 'bot1', kind: 'bot' }), ((i * 7) % 40) * 20, ((i * 3) % 20) * 10)));
+  await flush();
+  await clock.advance(200_000, 10);
+  await Promise.all(tasks);
+  assert.is(g.calls.length, 45);
+  assert.ok(worstInWindow(g.calls, 60_000) <= 20, `group window ${worstInWindow(g.calls, 60_000)}`);
+  assert.is(b.calls.length, 120);
+  assert.ok(worstInWindow(b.calls, 1000) <= 30, `bot window ${worstInWindow(b.calls, 1000)}`);
+});
+
+test('call gate: a call without an answer holds the next one for callHoldMs at most; an abort lets it go at once', async () => {
+  const clock = new FakeClock();
+  const pacer = new Pacer({ clock, callHoldMs: 3000 });
+  const t0 = clock.now();
+  const hung = await pacer.beforeCall(target(clock, 'h', '1')); // never answered (yet)
+  let left = 0;
+  const next = pacer.beforeCall(target(clock, 'n', '1')).then((done) => { left = clock.now(); return done; });
+  await flush();
+  await clock.advance(2900, 100);
+  assert.is(left, 0, 'held while the first call is unanswered');
+  await clock.advance(200, 100);
+  assert.is(left - t0, 3000);
+  const ac = new AbortController();
+  let aborted = 0;
+  const third = pacer.beforeCall(target(clock, 'x', '1'), ac.signal).then((done) => { aborted = clock.now(); return done; });
+  await flush();
+  ac.abort();
+  await flush();
+  assert.is(aborted, clock.now());
+  hung();
+  hung(); // a second call is ignored
+  (await next)();
+  (await third)();
+});
+
+test('call gate: memory stays bounded and finished chats are dropped when idle', async () => {
+  const clock = new FakeClock();
+  const pacer = new Pacer({ clock, idleMs: 60_000 });
+  const d = callDriver(pacer, clock);
+  const tasks = Array.from({ length: 200 }, (_, i) => d.run(target(clock, `i${i}`, String(i % 20), { kind: 'bot' }), 0, 10));
+  await flush();
+  await clock.advance(30_000, 10);
+  await Promise.all(tasks);
+  assert.is(d.calls.length, 200);
+  assert.is(pacer.size().buckets, 21);
+  await clock.advance(61_000, 1000);
+  await d.run(target(clock, 'late', 'x'), 0, 0);
+  assert.is(pacer.size().buckets, 2);
+});
+
 test.run();
