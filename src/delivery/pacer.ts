@@ -43,8 +43,11 @@ export interface PacerOptions {
   callHoldMs?: number;
 }
 
-/** Returned by beforeCall: call it once the platform answered or failed (idempotent). */
-export type CallDone = () => void;
+/**
+ * beforeCall's answer: go, and call done() once the platform answered or failed (idempotent);
+ * or the chat/connection is paused by a flood wait past the hold: come back at `until`.
+ */
+export type CallDecision = { go: true; done: () => void } | { go: false; until: number };
 
 interface Window { n: number; ms: number; times: number[] }
 
@@ -136,17 +139,23 @@ export class Pacer {
    * The gate right before the platform call (after acquire() said go and the row is `sending`):
    * waits until the chat's and connection's windows, counted over finished calls by their answer
    * time and over unanswered calls as still occupying them, allow one more call; then counts this
-   * call as in flight. An abort, or callHoldMs spent waiting, lets the call go: the row is already
-   * `sending`, and backing out would turn a bot message into "outcome unknown".
+   * call as in flight. An abort, or callHoldMs spent waiting on windows, lets the call go (a hung
+   * call must not stop the chat). A flood wait that came in since the slot (pause()) is waited out
+   * when it ends within the hold, else the message is deferred like in acquire().
    */
-  async beforeCall(t: PaceTarget, signal?: AbortSignal): Promise<CallDone> {
-    const bs = [this.bucket(chatKey(t), () => this.chatWindows(t)), this.bucket(connKey(t), () => this.connWindows(t.kind))];
+  async beforeCall(t: PaceTarget, signal?: AbortSignal): Promise<CallDecision> {
+    const chat = this.bucket(chatKey(t), () => this.chatWindows(t));
+    const bs = [chat, this.bucket(connKey(t), () => this.connWindows(t.kind))];
     const start = this.clock.now();
     for (;;) {
       const now = this.clock.now();
-      let wait = 0;
-      for (const b of bs) wait = Math.max(wait, callWait(b, now));
       const left = start + this.callHoldMs - now;
+      const paused = Math.max(bs[0]!.pausedUntil, bs[1]!.pausedUntil);
+      if (paused > now && (paused - now > left || signal?.aborted)) {
+        return { go: false, until: this.defer(t, chat, rankOf[t.priority], paused) };
+      }
+      let wait = paused - now;
+      for (const b of bs) wait = Math.max(wait, callWait(b, now));
       if (wait <= 0 || left <= 0 || signal?.aborted) break;
       const woken = new AbortController();
       const wake = () => woken.abort();
@@ -158,7 +167,7 @@ export class Pacer {
     }
     for (const b of bs) b.inflight++;
     let finished = false;
-    return () => {
+    const done = () => {
       if (finished) return;
       finished = true;
       const now = this.clock.now();
@@ -168,6 +177,7 @@ export class Pacer {
         for (const wake of b.callWaiters) wake();
       }
     };
+    return { go: true, done };
   }
 
   /**

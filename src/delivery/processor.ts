@@ -139,10 +139,21 @@ export class Processor {
     const sending = await this.sending.load({ id: row.id, seq });
     if (!sending) return 'stale';
     publishStatus(sending);
-    const called = await pacer.beforeCall(target, signal);
+    const call = await pacer.beforeCall(target, signal);
+    if (!call.go) {
+      // A flood wait for this chat came in since the slot: no call was made, back to queued.
+      const r = await rescheduleMessage(sql, row.id, { at: new Date(call.until), seq: sending.publish_seq });
+      if (r) publishStatus(r);
+      return r ? 'deferred' : 'stale';
+    }
     const started = clock.now();
     try {
-      const { platformMessageId } = await sender.send(toOutbound(sending)).finally(called);
+      let platformMessageId: string;
+      try {
+        ({ platformMessageId } = await sender.send(toOutbound(sending)));
+      } finally {
+        call.done(); // Telegram has seen the call by now, if ever: the pacer counts it from here
+      }
       const sent = await this.recordSent(row.id, platformMessageId);
       if (!sent) {
         logger.warn('message was sent but its row had moved on', { messageId: row.id });

@@ -159,12 +159,16 @@ function callDriver(pacer: Pacer, clock: FakeClock) {
         continue;
       }
       if (lagMs > 0) await clock.sleep(lagMs);
-      const done = await pacer.beforeCall(t);
+      const call = await pacer.beforeCall(t);
+      if (!call.go) {
+        await clock.sleep(call.until - clock.now());
+        continue;
+      }
       const c = { id: t.id, chat: t.chat, at: clock.now(), answer: Infinity };
       calls.push(c);
       if (rttMs > 0) await clock.sleep(rttMs);
       c.answer = clock.now();
-      done();
+      call.done();
       return;
     }
   };
@@ -242,9 +246,14 @@ test('call gate: a call without an answer holds the next one for callHoldMs at m
   const clock = new FakeClock();
   const pacer = new Pacer({ clock, callHoldMs: 3000 });
   const t0 = clock.now();
-  const hung = await pacer.beforeCall(target(clock, 'h', '1')); // never answered (yet)
+  const gate = async (id: string, signal?: AbortSignal) => {
+    const call = await pacer.beforeCall(target(clock, id, '1'), signal);
+    assert.ok(call.go);
+    return call.done;
+  };
+  const hung = await gate('h'); // never answered (yet)
   let left = 0;
-  const next = pacer.beforeCall(target(clock, 'n', '1')).then((done) => { left = clock.now(); return done; });
+  const next = gate('n').then((done) => { left = clock.now(); return done; });
   await flush();
   await clock.advance(2900, 100);
   assert.is(left, 0, 'held while the first call is unanswered');
@@ -252,7 +261,7 @@ test('call gate: a call without an answer holds the next one for callHoldMs at m
   assert.is(left - t0, 3000);
   const ac = new AbortController();
   let aborted = 0;
-  const third = pacer.beforeCall(target(clock, 'x', '1'), ac.signal).then((done) => { aborted = clock.now(); return done; });
+  const third = gate('x', ac.signal).then((done) => { aborted = clock.now(); return done; });
   await flush();
   ac.abort();
   await flush();
@@ -261,6 +270,27 @@ test('call gate: a call without an answer holds the next one for callHoldMs at m
   hung(); // a second call is ignored
   (await next)();
   (await third)();
+});
+
+test('call gate: a flood wait that came in after the slot holds the call, or defers it when longer than the hold', async () => {
+  const clock = new FakeClock();
+  const pacer = new Pacer({ clock, callHoldMs: 3000 });
+  const t0 = clock.now();
+  // x's slot is taken; before its call leaves, the chat's previous message got FLOOD_WAIT_2.
+  assert.ok((await pacer.acquire(target(clock, 'x', '1'))).go);
+  pacer.pause(target(clock, 'prev', '1'), 2, 'chat');
+  let left = 0;
+  const x = pacer.beforeCall(target(clock, 'x', '1')).then((c) => { left = clock.now(); return c; });
+  await flush();
+  await clock.advance(3000, 100);
+  const cx = await x;
+  assert.ok(cx.go);
+  assert.ok(left - t0 >= 2000, `x left at +${left - t0} ms, inside the flood wait`);
+  cx.done();
+  // A 30 s flood wait is not held in memory: the message comes back after it (and after prev).
+  pacer.pause(target(clock, 'prev2', '1'), 30, 'chat');
+  const cy = await pacer.beforeCall(target(clock, 'y', '1'));
+  assert.ok(!cy.go && cy.until >= clock.now() + 30_000, JSON.stringify(cy));
 });
 
 test('call gate: memory stays bounded and finished chats are dropped when idle', async () => {
