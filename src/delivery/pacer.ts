@@ -38,7 +38,8 @@ export interface PacerOptions {
   marginMs?: number;
   /**
    * longest wait at the call gate: a call still unanswered after this (a hung request, up to the
-   * sender's timeout) stops holding the next one. 5 s ≫ a send's round trip under load (≤ 1 s).
+   * sender's timeout) stops holding the next one; 5 s, several times a send's round trip even on
+   * a saturated loop, and short enough that a chat is not stalled by one hung call.
    */
   callHoldMs?: number;
 }

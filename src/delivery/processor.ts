@@ -1,7 +1,8 @@
 // One delivery attempt for one message, shared by the RabbitMQ consumer and the embedded Postgres
 // consumer: load the row, drop stale or finished copies, pace, mark `sending`, pass the pacer's call
 // gate, call the sender, write the outcome. The row is written before the caller acks its broker
-// copy, so a crash at any point leaves either a final row or a row that some copy (or the relay) will bring back.
+// copy, so a crash at any point leaves either a final row or a row that some copy (or the relay)
+// will bring back.
 import type postgres from 'postgres';
 import type { Logger } from 'winston';
 import { isAppError, type AppError } from '../errors.ts';
