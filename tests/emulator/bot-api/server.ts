@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { World } from '../world/world.ts';
@@ -31,6 +32,9 @@ export class BotApiServer {
   private readonly methods: Record<string, BotMethod>;
 
   constructor(private readonly world: World) {
+    // Every pending long poll (one per bot: 500 in bench:send) listens for the stop; each removes its
+    // listener when it ends, so past 10 is expected, not a leak.
+    setMaxListeners(0, this.stopping.signal);
     this.server = createServer((req, res) => void this.handle(req, res));
     this.server.on('connection', (socket: Socket) => {
       this.sockets.set(socket, undefined);
