@@ -3,6 +3,7 @@ import type { Server } from '@hapi/hapi';
 import type postgres from 'postgres';
 import { eventsPlugin } from './api/events.plugin.ts';
 import { messagesPlugin } from './api/messages.plugin.ts';
+import { registerInTurns } from './api/server.ts';
 import type { Config } from './config.ts';
 import type { Delivery } from './delivery/delivery.ts';
 import { startEventsPublisher } from './delivery/events-publisher.ts';
@@ -15,7 +16,7 @@ export async function extraPlugins(
   server: Server,
   deps: { sql: postgres.Sql; connections: Supervisor; delivery: Delivery; config: Config; logger: Logger },
 ): Promise<() => Promise<void>> {
-  await server.register([
+  await registerInTurns(server, [
     { plugin: messagesPlugin, options: { sql: deps.sql, connections: deps.connections, delivery: deps.delivery } },
     { plugin: eventsPlugin, options: { logger: deps.logger } },
   ]);

@@ -12,7 +12,7 @@ import { chatsPlugin } from './api/chats.plugin.ts';
 import { connectionsPlugin } from './api/connections.plugin.ts';
 import { consolePlugin } from './api/console.plugin.ts';
 import { mePlugin } from './api/me.plugin.ts';
-import { createServer } from './api/server.ts';
+import { createServer, registerInTurns } from './api/server.ts';
 import { startRetention, type RetentionRunner } from './jobs/retention.ts';
 import { logger as rootLogger } from './observability/logger.ts';
 import { telegramPlatform } from './platforms/telegram/index.ts';
@@ -127,7 +127,7 @@ export async function startApp(config: Config): Promise<App> {
       },
     });
     const deps = { sql: db.sql, connections: supervisor };
-    await server.register([
+    await registerInTurns(server, [
       { plugin: connectionsPlugin, options: deps },
       { plugin: chatsPlugin, options: deps },
       { plugin: auditPlugin, options: { sql: db.sql } },
