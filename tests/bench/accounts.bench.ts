@@ -111,28 +111,38 @@ const resetAfterTurn = async (...histograms: { reset(): void }[]) => {
   for (const h of histograms) h.reset();
 };
 
-global.gc?.();
-const rssBefore = process.memoryUsage().rss;
-delay.enable();
-let cpuAt = cpu();
-let started = performance.now();
-let app = await startApp({ ...config });
 // A second monitor from the moment the app answers: the connect phase without the one-off start-up
 // work (Hapi and OpenAPI route compilation, ~200 ms with zero accounts).
 const connecting = monitorEventLoopDelay({ resolution: 10 });
+
+interface Start { app: App; seconds: number; cpu: { daemon: number; emulator: number }; whole: Delay; connect: Delay }
+interface Delay { p99: number; max: number }
+const read = (h: { percentile(p: number): number; max: number }): Delay => ({ p99: h.percentile(99) / 1e6, max: h.max / 1e6 });
+const delayLine = (s: Start) =>
+  `event-loop delay (start of app → all active) p99 ${s.whole.p99.toFixed(1)} ms, max ${s.whole.max.toFixed(1)} ms; from the app answering → all active p99 ${s.connect.p99.toFixed(1)} ms, max ${s.connect.max.toFixed(1)} ms`;
+
+/** Starts the app and waits until all n are active: time, CPU and the loop delay of both windows. */
+async function startUntilActive(): Promise<Start> {
+  await resetAfterTurn(delay);
+  const cpuAt = cpu();
+  const started = performance.now();
+  const app = await startApp({ ...config });
+  await resetAfterTurn(connecting);
+  const seconds = await allActive(app, started);
+  // Read before any forced GC that follows, which is the bench's own stall, not the daemon's.
+  return { app, seconds, cpu: cpuSince(cpuAt), whole: read(delay), connect: read(connecting) };
+}
+
+global.gc?.();
+const rssBefore = process.memoryUsage().rss;
+delay.enable();
 connecting.enable();
-await resetAfterTurn(connecting);
-const coldS = await allActive(app, started);
-const coldCpu = cpuSince(cpuAt);
-const coldConnectP99 = connecting.percentile(99) / 1e6;
-const coldConnectMax = connecting.max / 1e6;
-// Read the loop delay before the forced GC below, which is the bench's own stall, not the daemon's.
-const coldDelayP99 = delay.percentile(99) / 1e6;
-const coldDelayMax = delay.max / 1e6;
+const cold = await startUntilActive();
+let app = cold.app;
 global.gc?.();
 const rssActive = process.memoryUsage().rss;
-log(`cold start: ${n} active in ${coldS.toFixed(2)} s; event-loop delay (start of app → all active) p99 ${coldDelayP99.toFixed(1)} ms, max ${coldDelayMax.toFixed(1)} ms; from the app answering → all active p99 ${coldConnectP99.toFixed(1)} ms, max ${coldConnectMax.toFixed(1)} ms`);
-log(`cold start: ${cpuLine(coldCpu, coldS)}`);
+log(`cold start: ${n} active in ${cold.seconds.toFixed(2)} s; ${delayLine(cold)}`);
+log(`cold start: ${cpuLine(cold.cpu, cold.seconds)}`);
 const rssPerAccount = (rssActive - rssBefore) / n;
 log(`RSS: ${(rssBefore / MB).toFixed(0)} MB before, ${(rssActive / MB).toFixed(0)} MB with ${n} active → ${(rssPerAccount / 1024).toFixed(0)} KiB per account`);
 const admin = await adminLatency(app);
@@ -142,9 +152,9 @@ log(`GET /admin/actors (${n} actors, ${(admin.bytes / 1024).toFixed(0)} KiB): p5
 // holds about one per account, so the idle cost per account is a fair average.
 const STEADY_S = Number(values.steady);
 await resetAfterTurn(delay);
-cpuAt = cpu();
+const steadyAt = cpu();
 await new Promise((r) => setTimeout(r, STEADY_S * 1000));
-const steadyCpu = cpuSince(cpuAt);
+const steadyCpu = cpuSince(steadyAt);
 const steadyDelayP99 = delay.percentile(99) / 1e6;
 const idleUs = (c: number) => (c / n / STEADY_S) * 1e6;
 log(`steady (${STEADY_S} s idle): event-loop delay p99 ${steadyDelayP99.toFixed(1)} ms, max ${(delay.max / 1e6).toFixed(1)} ms; CPU per idle account per second: daemon ${idleUs(steadyCpu.daemon).toFixed(1)} µs, emulator ${idleUs(steadyCpu.emulator).toFixed(1)} µs (daemon ${(steadyCpu.daemon / STEADY_S * 100).toFixed(0)}% of a core, emulator ${(steadyCpu.emulator / STEADY_S * 100).toFixed(0)}%)`);
@@ -156,27 +166,18 @@ const dup = await control<{ duplicateAuthKeyUse: number; handshakes?: number }>(
 // A restart in production is a new process: collect the stopped app's clients first, or marking
 // and sweeping ~0.5 GB of them (at 10,000 accounts) lands in the restart window.
 global.gc?.();
-await resetAfterTurn(delay);
-cpuAt = cpu();
-started = performance.now();
-app = await startApp({ ...config });
-await resetAfterTurn(connecting);
-const restartS = await allActive(app, started);
-const restartCpu = cpuSince(cpuAt);
-const restartConnectP99 = connecting.percentile(99) / 1e6;
-const restartConnectMax = connecting.max / 1e6;
-const restartDelayP99 = delay.percentile(99) / 1e6;
-const restartDelayMax = delay.max / 1e6;
+const restart = await startUntilActive();
+app = restart.app;
 const after = await control<{ duplicateAuthKeyUse: number; handshakes?: number }>(emu.control, 'GET', '/stats');
-log(`graceful stop: ${stopS.toFixed(2)} s; restart: ${n} active in ${restartS.toFixed(2)} s; event-loop delay (start of app → all active) p99 ${restartDelayP99.toFixed(1)} ms, max ${restartDelayMax.toFixed(1)} ms; from the app answering → all active p99 ${restartConnectP99.toFixed(1)} ms, max ${restartConnectMax.toFixed(1)} ms`);
-log(`restart: ${cpuLine(restartCpu, restartS)}`);
+log(`graceful stop: ${stopS.toFixed(2)} s; restart: ${n} active in ${restart.seconds.toFixed(2)} s; ${delayLine(restart)}`);
+log(`restart: ${cpuLine(restart.cpu, restart.seconds)}`);
 log(`emulator: AUTH_KEY_DUPLICATED ${after.duplicateAuthKeyUse - dup.duplicateAuthKeyUse}, new DH handshakes ${(after.handshakes ?? 0) - (dup.handshakes ?? 0)} during the restart`);
 
 log(JSON.stringify({
-  bench: 'accounts', accounts: n, coldStartS: +coldS.toFixed(2), restartS: +restartS.toFixed(2),
-  rssPerAccountKiB: Math.round(rssPerAccount / 1024), eventLoopDelayP99Ms: { cold: +coldDelayP99.toFixed(1), coldAfterStartup: +coldConnectP99.toFixed(1), steady: +steadyDelayP99.toFixed(1), restart: +restartDelayP99.toFixed(1), restartAfterStartup: +restartConnectP99.toFixed(1) },
+  bench: 'accounts', accounts: n, coldStartS: +cold.seconds.toFixed(2), restartS: +restart.seconds.toFixed(2),
+  rssPerAccountKiB: Math.round(rssPerAccount / 1024), eventLoopDelayP99Ms: { cold: +cold.whole.p99.toFixed(1), coldAfterStartup: +cold.connect.p99.toFixed(1), steady: +steadyDelayP99.toFixed(1), restart: +restart.whole.p99.toFixed(1), restartAfterStartup: +restart.connect.p99.toFixed(1) },
   adminActorsMs: { p50: +admin.p50.toFixed(1), p99: +admin.p99.toFixed(1) }, gracefulStopS: +stopS.toFixed(2),
-  cpuS: { cold: round2(coldCpu), restart: round2(restartCpu), steadyPerAccountPerSecondUs: { daemon: +idleUs(steadyCpu.daemon).toFixed(1), emulator: +idleUs(steadyCpu.emulator).toFixed(1) } },
+  cpuS: { cold: round2(cold.cpu), restart: round2(restart.cpu), steadyPerAccountPerSecondUs: { daemon: +idleUs(steadyCpu.daemon).toFixed(1), emulator: +idleUs(steadyCpu.emulator).toFixed(1) } },
 }));
 
 await app.stop();
