@@ -5,6 +5,7 @@ import { Connection, type AsyncMessage, type Channel } from 'rabbitmq-client';
 import { startEventsPublisher, type EventsPublisher } from '../../src/delivery/events-publisher.ts';
 import { bus, type LiveEvent } from '../../src/events/bus.ts';
 import { captureLogger } from '../api/shell-server.ts';
+import { until } from '../helpers/stack.ts';
 
 // Against the real RabbitMQ: a unique exchange per run, deleted at the end.
 const amqpUrl = process.env.TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
@@ -88,7 +89,7 @@ test('connection.status and message.status are published too, each under its own
   assert.equal((only!.body as LiveEvent).data, events[1]!.data);
   // The broker can route a message to the queue before its confirm reaches the publisher:
   // the counters are read once nothing is pending.
-  for (const until = Date.now() + 5000; pub.stats().pending > 0 && Date.now() < until;) await new Promise((r) => setTimeout(r, 10));
+  await until(() => pub.stats().pending === 0, 'the publisher\'s confirms', 5000);
   const s = pub.stats();
   assert.is(s.pending, 0);
   assert.is(s.failed, 0);
