@@ -236,8 +236,8 @@ if (realAddr && realToken) {
     }
   });
 } else {
-  console.log('skipping the real-Vault test: set VAULT_ADDR and VAULT_TOKEN to run it');
-  real.skip('round trip, rotate, needsRewrap, rewrap on a throwaway transit key', () => undefined);
+  // Not registered without a server (nothing here runs Vault); the fake above covers the protocol.
+  console.log('real-Vault test not run: set VAULT_ADDR and VAULT_TOKEN to run it');
 }
 
 fake.run();
