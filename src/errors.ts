@@ -50,14 +50,20 @@ export class AppError extends Error {
   readonly status: number;
   readonly retryAfter?: number;
   readonly details?: ErrorDetail[];
+  /**
+   * The request may have reached the platform and taken effect: no answer came (a timeout, a
+   * connection lost after the request was written). Resending a non-idempotent call could do it twice.
+   */
+  readonly outcomeUnknown?: boolean;
 
-  constructor(code: ErrorCode, message: string, opts: { retryAfter?: number; details?: ErrorDetail[]; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, opts: { retryAfter?: number; details?: ErrorDetail[]; cause?: unknown; outcomeUnknown?: boolean } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'AppError';
     this.code = code;
     this.status = errorCodes[code];
     if (opts.retryAfter !== undefined) this.retryAfter = opts.retryAfter;
     if (opts.details !== undefined) this.details = opts.details;
+    if (opts.outcomeUnknown) this.outcomeUnknown = true;
   }
 
   get retryable(): boolean {

@@ -228,6 +228,26 @@ test('bot message found in `sending` after a crash is failed, not resent; a user
   assert.is(u.attempts, 2);
 });
 
+test('a bot send with no answer (outcome unknown) is failed, not resent; a user message is retried', async () => {
+  const o = owner();
+  const bot = await makeConnection(db.sql, o, { shards, kind: 'bot' });
+  const user = await makeConnection(db.sql, o, { shards, kind: 'user' });
+  main.sender.kinds.set(bot, 'bot');
+  main.sender.behaviour = (_msg, call) => call === 1
+    ? new AppError('TG_UNAVAILABLE', 'Bot API sendMessage timed out', { outcomeUnknown: true })
+    : { platformMessageId: 'ok' };
+  const ids = await accept(main.delivery, o, [{ connectionId: bot, chat: 'b', text: 'maybe posted' }, { connectionId: user, chat: 'u', text: 'deduped by random_id' }]);
+  await waitFor(allFinal(ids), 10_000);
+  const b = (await getMessage(db.sql, o, ids[0]!))!;
+  assert.is(b.status, 'failed');
+  assert.is(b.error!.code, 'TG_UNAVAILABLE');
+  assert.match(b.error!.message, /outcome unknown/);
+  assert.is(main.sender.countById().get(ids[0]!), 1, 'bot message sent once');
+  const u = (await getMessage(db.sql, o, ids[1]!))!;
+  assert.is(u.status, 'sent');
+  assert.is(main.sender.countById().get(ids[1]!), 2);
+});
+
 test('an unroutable publish is not marked published; it goes once the route exists', async () => {
   const o = owner();
   const conn = await makeConnection(db.sql, o, { shards });

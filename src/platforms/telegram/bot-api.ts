@@ -25,6 +25,27 @@ export interface BotApiOptions {
   timeoutMs?: number;
 }
 
+// Calls that change nothing: repeating one after a lost answer is always safe.
+const readOnly: ReadonlySet<string> = new Set(['getMe', 'getChat', 'getChatMember', 'getUpdates']);
+
+// Failures that mean Telegram did not act on the request: no connection was made, or the
+// connection closed before any answer. The second is what a request written to an idle keep-alive
+// socket that the server has just closed looks like. Seen once in tests/delivery/faults.e2e.test.ts:
+// in a RabbitMQ restart (sending paused for seconds, sockets idle near the server's 5 s keep-alive),
+// 9 of 1000 bot sends failed "unreachable" without a timeout, and none of the 9 had been posted (the
+// socket codes were not recorded then; the message carries them now). A server that acted and then
+// dropped the connection unanswered would look the same; like browsers resending on a reused
+// connection, that rarer case is accepted. A timeout (the request sat unanswered) stays in doubt.
+const notProcessedCodes: ReadonlySet<string> = new Set([
+  'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', // never connected
+  'UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', // closed before any answer
+]);
+function socketCode(err: unknown): string | undefined {
+  const code = (err as { cause?: { code?: unknown } } | undefined)?.cause?.code;
+  return typeof code === 'string' && /^[A-Z_]+$/.test(code) ? code : undefined;
+}
+const notProcessed = (err: unknown) => notProcessedCodes.has(socketCode(err) ?? '');
+
 export class BotApi {
   readonly #base: string;
   readonly #timeoutMs: number;
@@ -55,13 +76,18 @@ export class BotApi {
         });
       } catch (err) {
         const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
-        throw new AppError('TG_UNAVAILABLE', timedOut ? `Bot API ${method} timed out` : `Bot API ${method} unreachable`);
+        // The socket error's code (ECONNRESET, UND_ERR_SOCKET…) names the failure and holds no URL.
+        const code = socketCode(err);
+        throw new AppError('TG_UNAVAILABLE', timedOut ? `Bot API ${method} timed out` : `Bot API ${method} unreachable${code ? ` (${code})` : ''}`, {
+          outcomeUnknown: !readOnly.has(method) && (timedOut || !notProcessed(err)),
+        });
       }
       let body: { ok: boolean; result?: T } & Partial<BotApiFailure>;
       try {
         body = (await res.json()) as typeof body;
       } catch {
-        throw new AppError('TG_UNAVAILABLE', `Bot API ${method} answered ${res.status} without JSON`);
+        // A proxy's 502 or a cut body: the Bot API behind it may have acted.
+        throw new AppError('TG_UNAVAILABLE', `Bot API ${method} answered ${res.status} without JSON`, { outcomeUnknown: !readOnly.has(method) });
       }
       if (!body.ok) {
         outcome = String(body.error_code ?? res.status);
