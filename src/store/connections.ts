@@ -113,9 +113,22 @@ export async function listConnections(sql: Sql, owner: string, f: ListFilter): P
     limit ${f.limit}`;
 }
 
-/** Every connection the supervisor should run at boot, in shard order. */
-export async function listRunnable(sql: Sql, shards: number[]): Promise<ConnectionRow[]> {
-  return sql<ConnectionRow[]>`select * from connections where shard in ${sql(shards)} and status <> 'stopped' order by created_at`;
+/**
+ * Every connection the supervisor should run at boot, a page at a time in id order (keyset on the
+ * primary key). One statement for all rows parsed 10,000 rows with their snapshots in one turn of
+ * the event loop (27–42 ms in bench:accounts); a page of 500 is a few ms, and no connection is
+ * held between pages as a cursor would (the embedded database has only one).
+ */
+export async function* runnablePages(sql: Sql, shards: number[], pageSize = 500): AsyncGenerator<ConnectionRow[]> {
+  for (let after: string | undefined; ;) {
+    const rows = await sql<ConnectionRow[]>`
+      select * from connections
+      where shard in ${sql(shards)} and status <> 'stopped' ${after ? sql`and id > ${after}::uuid` : sql``}
+      order by id limit ${pageSize}`;
+    if (rows.length > 0) yield rows;
+    if (rows.length < pageSize) return;
+    after = rows[rows.length - 1]!.id;
+  }
 }
 
 export interface StatePatch {

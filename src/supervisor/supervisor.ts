@@ -18,7 +18,7 @@ import { shardOf } from '../shard.ts';
 import { recordAudit } from '../store/audit.ts';
 import { transaction } from '../store/transaction.ts';
 import {
-  connectionIds, deleteConnection, findBot, getConnection, insertConnection, listConnections, listRunnable, saveState, toConnection,
+  connectionIds, deleteConnection, findBot, getConnection, insertConnection, listConnections, runnablePages, saveState, toConnection,
   type Connection, type ConnectionRow, type ListFilter, type Status,
 } from '../store/connections.ts';
 import { breakerStateName, createBreaker, type ConnectionBreaker } from './breaker.ts';
@@ -106,22 +106,25 @@ export class Supervisor implements ConnectionService, MessageSender {
   /** Restores every runnable connection of the owned shards from its row. */
   async start(): Promise<number> {
     const shards = this.#o.ownedShards ?? Array.from({ length: this.#o.shards }, (_, i) => i);
-    const rows = await listRunnable(this.#o.sql, shards);
     // Batches of 25 with a turn of the event loop between them: an actor costs ~0.25 ms to create
     // and start, so a batch holds the loop ~7 ms; 10,000 in one synchronous loop stalled HTTP and
     // every socket for seconds, batches of 100 for ~30 ms each.
-    for (let i = 0; i < rows.length; i++) {
-      const row = rows[i]!;
-      this.#run(row, row.snapshot && row.machine_version === versionOf(row.kind) ? row.snapshot : undefined);
-      if (i % 25 === 24) await new Promise((r) => setImmediate(r));
+    let started = 0;
+    pages: for await (const rows of runnablePages(this.#o.sql, shards)) {
+      for (const row of rows) {
+        if (this.#stopped) break pages; // shut down while booting
+        if (this.#registry.has(row.id)) continue;
+        this.#run(row, row.snapshot && row.machine_version === versionOf(row.kind) ? row.snapshot : undefined);
+        if (++started % 25 === 0) await new Promise((r) => setImmediate(r));
+      }
     }
     this.#memoryTimer = setInterval(() => {
       this.#checkMemory();
       this.#exportBreakers();
     }, this.#o.memoryCheckMs ?? 5000);
     this.#memoryTimer.unref();
-    this.#log.info('supervisor started', { connections: rows.length });
-    return rows.length;
+    this.#log.info('supervisor started', { connections: started });
+    return started;
   }
 
   /** Persists every actor and closes every client (graceful shutdown). */
