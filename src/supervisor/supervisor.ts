@@ -26,7 +26,7 @@ import type { Driver, ReceivedMessage } from './driver.ts';
 import { MemoryBudget } from './memory-budget.ts';
 import { secretVault } from './secrets.ts';
 import type { ActorDetail, ActorSummary, ChatCheck, ConnectionService, CreateConnection } from './types.ts';
-import { liveView, type MachineContext } from './view.ts';
+import { errorOf, liveView, type MachineContext } from './view.ts';
 
 // One root actor per connection, found through this registry (ARCHITECTURE.md: a spawned child
 // cannot be restored from its own snapshot). The supervisor restores actors from their rows at
@@ -322,12 +322,16 @@ export class Supervisor implements ConnectionService, MessageSender {
   }
 
   actors(): { items: ActorSummary[]; totals: Record<string, number> } {
+    const items = [...this.actorPages(Infinity)].flat();
     const totals: Record<string, number> = {};
-    const items = [...this.#registry.values()].map((rt) => {
-      totals[rt.status] = (totals[rt.status] ?? 0) + 1;
-      return this.#summary(rt);
-    });
+    for (const a of items) totals[a.state] = (totals[a.state] ?? 0) + 1;
     return { items, totals };
+  }
+
+  /** Over the actors registered when called; a summary is built when its page is taken. */
+  *actorPages(pageSize: number): Generator<ActorSummary[]> {
+    const all = [...this.#registry.values()];
+    for (let i = 0; i < all.length; i += pageSize) yield all.slice(i, i + pageSize).map((rt) => this.#summary(rt));
   }
 
   actor(id: string): ActorDetail | undefined {
@@ -602,7 +606,8 @@ export class Supervisor implements ConnectionService, MessageSender {
   }
 
   #summary(rt: Runtime): ActorSummary {
-    const err = this.#view(rt).error;
+    // Only the error of the live view: building the whole view was ~40% of a summary's cost.
+    const err = errorOf(this.#context(rt)) ?? undefined;
     const openUntil = rt.breaker.openUntil();
     return {
       id: rt.id, kind: rt.kind, owner: rt.owner, state: rt.status, since: new Date(rt.statusSince).toISOString(),

@@ -54,6 +54,8 @@ export interface ConnectionService {
 
   // Operators (/admin): not owner-scoped.
   actors(): { items: ActorSummary[]; totals: Record<string, number> };
+  /** The same summaries a page at a time, built as each page is taken (the admin route streams them). */
+  actorPages(pageSize: number): Iterable<ActorSummary[]>;
   actor(id: string): ActorDetail | undefined;
   restart(id: string): Promise<boolean>;
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { gunzipSync } from 'node:zlib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { actorList } from '../../src/api/schemas.ts';
@@ -42,6 +43,32 @@ test('GET /admin/actors lists actors of every owner with totals per state', asyn
   const { error } = actorList.validate(tree);
   assert.is(error, undefined, error?.message);
   assert.ok(tree.items.length >= 2);
+});
+
+test('GET /admin/actors streams many pages as one valid answer, gzip or not', async () => {
+  // 1,234 actors: two full pages of 500 and a short one, with the page joins in the JSON.
+  const many = Array.from({ length: 1234 }, (_, i) => ({
+    id: randomUUID(), kind: 'user' as const, owner: `o-${i % 7}`, state: i % 3 ? 'active' : 'error', since: new Date(0).toISOString(),
+    restarts: i, breaker: { state: 'closed' as const, failures: 0 }, memory: { bytes: i, budget: 50 * 1024 * 1024 }, shard: i % 4,
+  }));
+  const pages = t.supervisor.actorPages;
+  t.supervisor.actorPages = function* (size: number) {
+    for (let i = 0; i < many.length; i += size) yield many.slice(i, i + size);
+  };
+  try {
+    const res = await t.server.inject({ method: 'GET', url: '/admin/actors', headers: admin() });
+    assert.is(res.statusCode, 200);
+    assert.match(String(res.headers['content-type']), /^application\/json/);
+    const tree = body(res);
+    assert.equal(tree.items.map((x: { id: string }) => x.id), many.map((x) => x.id));
+    assert.equal(tree.totals, { error: 412, active: 822 });
+    assert.is(actorList.validate(tree).error, undefined);
+    const gz = await t.server.inject({ method: 'GET', url: '/admin/actors', headers: { ...admin(), 'accept-encoding': 'gzip' } });
+    assert.is(gz.headers['content-encoding'], 'gzip');
+    assert.equal(JSON.parse(gunzipSync(gz.rawPayload).toString()), tree);
+  } finally {
+    t.supervisor.actorPages = pages;
+  }
 });
 
 test('GET /admin/actors/{id}: detail, 404 for unknown and malformed ids', async () => {

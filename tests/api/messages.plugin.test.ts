@@ -27,7 +27,7 @@ class LiveStatusDouble {
     const unused = () => { throw new Error('not used by the messages routes'); };
     return {
       get: (owner, id) => this.get(owner, id), create: unused, list: unused, submitCode: unused, submitPassword: unused, qr: unused,
-      reconnect: unused, remove: unused, removeAll: unused, checkChat: unused, actors: unused, actor: unused, restart: unused,
+      reconnect: unused, remove: unused, removeAll: unused, checkChat: unused, actors: unused, actorPages: unused, actor: unused, restart: unused,
     };
   }
 }

@@ -161,6 +161,11 @@ export class SupervisorDouble implements ConnectionService {
     return { items, totals };
   }
 
+  *actorPages(pageSize: number): Generator<ActorSummary[]> {
+    const items = [...this.actorsById.values()];
+    for (let i = 0; i < items.length; i += pageSize) yield items.slice(i, i + pageSize);
+  }
+
   actor(id: string): ActorDetail | undefined {
     const a = this.actorsById.get(id);
     return a && { ...a, snapshot: { value: a.state, status: 'active', tags: [] }, context: { connectionId: id }, transitions: [] };
