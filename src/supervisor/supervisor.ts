@@ -5,7 +5,7 @@ import { createActor, waitFor, type AnyActorRef, type InspectionEvent, type Snap
 import { MACHINE_VERSION as ACCOUNT_VERSION } from '../../machines/account.machine.ts';
 import { MACHINE_VERSION as BOT_VERSION } from '../../machines/bot.machine.ts';
 import { toStoredSnapshot, topLevelState } from '../../machines/persistence.ts';
-import type { Keyring } from '../crypto/keyring.ts';
+import { secretContext, type Keyring } from '../crypto/keyring.ts';
 import { randomIdFor } from '../delivery/random-id.ts';
 import type { MessageSender, OutboundMessage } from '../delivery/types.ts';
 import { AppError, isAppError } from '../errors.ts';
@@ -18,7 +18,7 @@ import { shardOf } from '../shard.ts';
 import { recordAudit } from '../store/audit.ts';
 import { transaction } from '../store/transaction.ts';
 import {
-  connectionIds, deleteConnection, findBot, getConnection, insertConnection, listConnections, runnablePages, saveState, toConnection,
+  connectionIds, deleteConnection, findBot, getConnection, insertConnection, listConnections, putSecret, runnablePages, saveState, toConnection,
   type Connection, type ConnectionRow, type ListFilter, type Status,
 } from '../store/connections.ts';
 import { breakerStateName, createBreaker, type ConnectionBreaker } from './breaker.ts';
@@ -146,26 +146,31 @@ export class Supervisor implements ConnectionService, MessageSender {
     const id = randomUUID();
     const shard = shardOf(id, this.#o.shards);
     const { sql, keyring } = this.#o;
-    const vault = secretVault(sql, keyring, id);
+    // The secret is encrypted first (the keyring may be Vault, over the network) and written in the
+    // row's transaction: a row without its token or phone would come back at boot as a connection
+    // that can never work, and would block adding the same bot again.
+    const seal = (name: 'bot_token' | 'phone', plaintext: string) => keyring.encrypt(plaintext, secretContext(id, name));
     let row: ConnectionRow;
     if (input.kind === 'bot') {
       const me = await this.#o.platform.verifyBotToken(input.token);
       if (await findBot(sql, owner, me.platformUserId)) throw new AppError('INVALID_STATE', 'This bot is already connected');
+      const sealed = await seal('bot_token', input.token);
       row = await transaction(sql, async (tx) => {
         const r = await insertConnection(tx, { id, owner, kind: 'bot', shard, machineVersion: BOT_VERSION, profile: me });
+        await putSecret(tx, id, 'bot_token', sealed);
         await recordAudit(tx, { owner, actor: owner, action: 'connection.created', target: id, details: { kind: 'bot', botId: me.platformUserId } });
         return r;
       });
-      await vault.save('bot_token', input.token);
     } else {
       const method = input.method;
       const phoneMasked = method === 'phone' ? maskPhone(input.phone) : undefined;
+      const sealed = method === 'phone' ? await seal('phone', input.phone) : undefined;
       row = await transaction(sql, async (tx) => {
         const r = await insertConnection(tx, { id, owner, kind: 'user', shard, machineVersion: ACCOUNT_VERSION, login: { method }, ...(phoneMasked ? { phoneMasked } : {}) });
+        if (sealed) await putSecret(tx, id, 'phone', sealed);
         await recordAudit(tx, { owner, actor: owner, action: 'connection.created', target: id, details: { kind: 'user', method, ...(phoneMasked ? { phone: phoneMasked } : {}) } });
         return r;
       });
-      if (method === 'phone') await vault.save('phone', input.phone);
     }
     const rt = this.#run(row, undefined);
     // Answer once the first step is known (awaiting-code/qr for logins, active for bots), or the
