@@ -6,6 +6,7 @@ import {
   type SendCodeOutput, type SignInInput, type SignInOutput, type StepInput,
 } from '../../../machines/account.machine.ts';
 import { AppError } from '../../errors.ts';
+import { logger } from '../../observability/logger.ts';
 import type { Driver, DriverContext, ReceivedMessage } from '../../supervisor/driver.ts';
 import { AccountClient, type AccountClientOptions, type ClientEvent } from './account-client.ts';
 import { checkAccountChat, resolvePeer } from './account-chats.ts';
@@ -22,7 +23,24 @@ export interface AccountDriverOptions extends AccountClientOptions {
   heartbeatMs?: number;
   /** Shared limit on concurrent connects so that a restart of 10,000 accounts does not stampede. */
   connectSlot?: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** How long a login state write is retried after Telegram sent a code (default 30 s). */
+  loginStateSaveMs?: number;
 }
+
+// A login state write that fails after auth.sendCode is retried 0.2 s, 0.4 s … doubling to 2 s
+// between tries, for 30 s in all (18 tries): long enough to ride out a Postgres failover or a
+// Vault restart, short enough that the user is not kept from typing the code much longer.
+const SAVE_FIRST_DELAY_MS = 200;
+const SAVE_MAX_DELAY_MS = 2_000;
+const SAVE_BUDGET_MS = 30_000;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+// Only the error's code (a Postgres SQLSTATE, ECONNREFUSED, a Vault status): a driver's error
+// message can quote parameters, and these writes carry secrets.
+const errorCode = (err: unknown): string => {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' || typeof code === 'number' ? String(code) : 'unknown';
+};
 
 type Watcher = (event: AccountEvent) => void;
 
@@ -161,9 +179,13 @@ export function accountDriver(ctx: DriverContext, opts: AccountDriverOptions): D
         const { phone } = await secrets();
         if (!phone) throw new AppError('INVALID_STATE', 'this connection has no phone number');
         const sent = await step((c) => c.sendCode(phone));
+        // Telegram has sent the code now. A failure from here on would make the machine back off
+        // and call sendCode again: a NEW code to the user on every retry of a storage outage, and
+        // PHONE_NUMBER_FLOOD after a few. So the hash is kept in memory first, and a write that
+        // still fails is given up: signIn works from memory; only a restart would need a new code.
         const state = JSON.stringify({ phoneCodeHash: sent.phoneCodeHash });
-        await ctx.secrets.save('login_state', state);
         cache!.login_state = state;
+        await persistLoginState(state);
         return { codeType: sent.codeType };
       },
       signIn: async (code) => {
@@ -210,6 +232,28 @@ export function accountDriver(ctx: DriverContext, opts: AccountDriverOptions): D
       },
   };
   slots.set(ctx.connectionId, impl);
+
+  const persistLoginState = async (state: string) => {
+    const deadline = Date.now() + (opts.loginStateSaveMs ?? SAVE_BUDGET_MS);
+    let delay = SAVE_FIRST_DELAY_MS;
+    for (let tries = 1; ; tries++) {
+      try {
+        await ctx.secrets.save('login_state', state);
+        return;
+      } catch (err) {
+        // A newer code replaced this state, or the login finished and forgot it: stop writing it.
+        if (cache?.login_state !== state) return;
+        if (Date.now() + delay > deadline) {
+          logger.warn('login state not saved after the code was sent; kept in memory, a restart before sign-in needs a new code', {
+            connectionId: ctx.connectionId, tries, errorCode: errorCode(err),
+          });
+          return;
+        }
+        await sleep(delay);
+        delay = Math.min(delay * 2, SAVE_MAX_DELAY_MS);
+      }
+    }
+  };
 
   const forgetLoginState = async () => {
     if (cache?.login_state === undefined) return;
