@@ -128,4 +128,37 @@ test('login_state cannot be written at all: still one code, awaiting-code, sign-
   assert.is(codesTo(phone), 1);
 });
 
+test('login_state delete fails after auth.signIn succeeded: active (not TG_CODE_EXPIRED); the next connect deletes it', async () => {
+  const phone = newPhone();
+  await emu.createUser({ phone, firstName: 'Wanda' });
+  const c = await s.supervisor.create(OWNER, { platform: 'telegram', kind: 'user', method: 'phone', phone });
+  assert.is(c.status, 'awaiting-code');
+  failing.remove.set('login_state', 1);
+  const active = await s.supervisor.submitCode(OWNER, c.id, emu.lastCode(phone)!.code);
+  assert.is(active.status, 'active');
+  assert.is(active.error, undefined);
+  assert.is(calls.remove.get('login_state'), 1);
+  assert.ok(lines.some((l) => l.includes('used login state not deleted')), 'the failed delete is logged');
+  assert.is(await loginStateRows(c.id), 1, 'the used hash is still stored after the failed delete');
+  await s.restart();
+  await until(async () => (await s.supervisor.get(OWNER, c.id)).status === 'active', 'active again after a restart');
+  await until(async () => (await loginStateRows(c.id)) === 0, 'the leftover login state deleted by the next connect');
+  assert.is(codesTo(phone), 1);
+});
+
+test('login_state delete fails after auth.checkPassword succeeded: active (not TG_PASSWORD_INVALID)', async () => {
+  const phone = newPhone();
+  const password = 'tr0ub4dor&3';
+  await emu.createUser({ phone, password });
+  const c = await s.supervisor.create(OWNER, { platform: 'telegram', kind: 'user', method: 'phone', phone });
+  const two = await s.supervisor.submitCode(OWNER, c.id, emu.lastCode(phone)!.code);
+  assert.is(two.status, 'awaiting-2fa');
+  failing.remove.set('login_state', 1);
+  const active = await s.supervisor.submitPassword(OWNER, c.id, password);
+  assert.is(active.status, 'active');
+  assert.is(active.error, undefined);
+  assert.is(calls.remove.get('login_state'), 1);
+  assert.not.ok(lines.join('\n').includes(password));
+});
+
 test.run();

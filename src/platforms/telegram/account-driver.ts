@@ -169,7 +169,10 @@ export function accountDriver(ctx: DriverContext, opts: AccountDriverOptions): D
           try {
             const c = await open();
             const profile = await c.profileIfAuthorized();
-            return profile ? { authorized: true, profile } : { authorized: false };
+            if (!profile) return { authorized: false };
+            // Authorised with a login state still stored: a delete that failed after sign-in.
+            await forgetLoginState();
+            return { authorized: true, profile };
           } catch (err) {
             await discard();
             throw err;
@@ -255,10 +258,18 @@ export function accountDriver(ctx: DriverContext, opts: AccountDriverOptions): D
     }
   };
 
+  // After a successful signIn/checkPassword the account IS authorised: failing the slot now would
+  // make the machine retry signIn with a login state already forgotten (TG_CODE_EXPIRED) and leave
+  // an authorised account in awaiting-code. Deleting the used hash is housekeeping: a row left by
+  // an outage is retried by the next connect that finds the account authorised.
   const forgetLoginState = async () => {
     if (cache?.login_state === undefined) return;
     delete cache.login_state;
-    await ctx.secrets.remove('login_state');
+    try {
+      await ctx.secrets.remove('login_state');
+    } catch (err) {
+      logger.warn('used login state not deleted; the next connect retries', { connectionId: ctx.connectionId, errorCode: errorCode(err) });
+    }
   };
 
   const logOut = async () => {
