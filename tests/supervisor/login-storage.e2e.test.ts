@@ -161,4 +161,33 @@ test('login_state delete fails after auth.checkPassword succeeded: active (not T
   assert.not.ok(lines.join('\n').includes(password));
 });
 
+// Not storage, the same shape: auth.signIn authorised the key but its answer was lost (the link
+// dropped before the reply); the retried signIn finds the code used up.
+test('auth.signIn succeeded but its answer was lost: the retry finds the key authorised → active, not TG_CODE_EXPIRED', async () => {
+  const phone = newPhone();
+  await emu.createUser({ phone, firstName: 'Xenia' });
+  const c = await s.supervisor.create(OWNER, { platform: 'telegram', kind: 'user', method: 'phone', phone });
+  assert.is(c.status, 'awaiting-code');
+  const login = emu.world.login;
+  const signIn = login.signIn;
+  login.signIn = (...args) => {
+    const user = signIn.apply(login, args);
+    login.signIn = signIn;
+    emu.world.dropConnections(); // before the reply is written: the client never sees it
+    return user;
+  };
+  try {
+    await s.supervisor.submitCode(OWNER, c.id, emu.lastCode(phone)!.code).catch(() => undefined);
+    const after = await until(async () => {
+      const now = await s.supervisor.get(OWNER, c.id);
+      return now.status === 'active' || now.error?.code === 'TG_CODE_EXPIRED' ? now : undefined;
+    }, 'signIn retried', 15_000);
+    assert.is(after.error?.code, undefined);
+    assert.is(after.status, 'active');
+  } finally {
+    login.signIn = signIn;
+  }
+  assert.is(codesTo(phone), 1);
+});
+
 test.run();

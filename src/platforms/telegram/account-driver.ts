@@ -192,12 +192,21 @@ export function accountDriver(ctx: DriverContext, opts: AccountDriverOptions): D
         return { codeType: sent.codeType };
       },
       signIn: async (code) => {
-        const s = await secrets();
-        if (!s.phone || !s.login_state) throw new AppError('TG_CODE_EXPIRED', 'no login code was requested; reconnect to get a new one');
-        const { phoneCodeHash } = JSON.parse(s.login_state) as { phoneCodeHash: string };
-        const result = await step((c) => c.signIn(s.phone!, phoneCodeHash, code));
-        if (result.result === 'ok') await forgetLoginState();
-        return result;
+        try {
+          const result = await signIn(code);
+          if (result.result === 'ok') await forgetLoginState();
+          return result;
+        } catch (err) {
+          if (!(err instanceof AppError && err.code === 'TG_CODE_EXPIRED')) throw err;
+          // A code is used up once it signed in: a retry of a signIn whose answer was lost (a drop
+          // or timeout after Telegram authorised the key), or one after a restart that already
+          // forgot the login state, lands here although the key IS logged in. One users.getUsers,
+          // only on this path, tells.
+          const profile = await step((c) => c.profileIfAuthorized());
+          if (!profile) throw err;
+          await forgetLoginState();
+          return { result: 'ok', profile };
+        }
       },
       checkPassword: async () => {
         if (password === undefined) throw new AppError('INVALID_STATE', 'send the password again');
@@ -262,6 +271,13 @@ export function accountDriver(ctx: DriverContext, opts: AccountDriverOptions): D
   // make the machine retry signIn with a login state already forgotten (TG_CODE_EXPIRED) and leave
   // an authorised account in awaiting-code. Deleting the used hash is housekeeping: a row left by
   // an outage is retried by the next connect that finds the account authorised.
+  const signIn = async (code: string): Promise<SignInOutput> => {
+    const s = await secrets();
+    if (!s.phone || !s.login_state) throw new AppError('TG_CODE_EXPIRED', 'no login code was requested; reconnect to get a new one');
+    const { phoneCodeHash } = JSON.parse(s.login_state) as { phoneCodeHash: string };
+    return step((c) => c.signIn(s.phone!, phoneCodeHash, code));
+  };
+
   const forgetLoginState = async () => {
     if (cache?.login_state === undefined) return;
     delete cache.login_state;
