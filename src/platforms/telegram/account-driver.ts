@@ -267,10 +267,6 @@ export function accountDriver(ctx: DriverContext, opts: AccountDriverOptions): D
     }
   };
 
-  // After a successful signIn/checkPassword the account IS authorised: failing the slot now would
-  // make the machine retry signIn with a login state already forgotten (TG_CODE_EXPIRED) and leave
-  // an authorised account in awaiting-code. Deleting the used hash is housekeeping: a row left by
-  // an outage is retried by the next connect that finds the account authorised.
   const signIn = async (code: string): Promise<SignInOutput> => {
     const s = await secrets();
     if (!s.phone || !s.login_state) throw new AppError('TG_CODE_EXPIRED', 'no login code was requested; reconnect to get a new one');
@@ -278,6 +274,10 @@ export function accountDriver(ctx: DriverContext, opts: AccountDriverOptions): D
     return step((c) => c.signIn(s.phone!, phoneCodeHash, code));
   };
 
+  // After a successful signIn/checkPassword the account IS authorised: failing the slot now would
+  // make the machine retry signIn with a login state already forgotten (TG_CODE_EXPIRED) and leave
+  // an authorised account in awaiting-code. Deleting the used hash is housekeeping: a row left by
+  // an outage is retried by the next connect that finds the account authorised.
   const forgetLoginState = async () => {
     if (cache?.login_state === undefined) return;
     delete cache.login_state;
