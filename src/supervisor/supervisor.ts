@@ -13,6 +13,7 @@ import { bus } from '../events/bus.ts';
 import { metrics } from '../observability/metrics.ts';
 import { withSpan } from '../observability/tracing.ts';
 import { maskPhone } from '../observability/redact.ts';
+import { endsConnection } from '../platforms/telegram/errors.ts';
 import type { Platform } from '../platforms/telegram/index.ts';
 import { shardOf } from '../shard.ts';
 import { recordAudit } from '../store/audit.ts';
@@ -553,12 +554,19 @@ export class Supervisor implements ConnectionService, MessageSender {
   checkMemory(): void { this.#checkMemory(); }
 
   #platformError(rt: Runtime, err: unknown): AppError {
-    const e = isAppError(err) ? err : new AppError('TG_UNAVAILABLE', 'Telegram call failed', { cause: err });
-    // A revoked session or a dead link seen by a send or a chat check moves the connection too.
-    if (e.code === 'TG_SESSION_EXPIRED' || e.code === 'TG_BOT_TOKEN_INVALID' || e.code === 'TG_UNAVAILABLE') {
-      rt.actor.send({ type: 'PLATFORM_ERROR', error: e });
+    // Drivers throw AppErrors. Anything else is a bug or an unmapped library failure, which says
+    // nothing about the link (the heartbeat and the socket watch notice a dead one by themselves):
+    // INTERNAL, retried by delivery, the connection left alone. Only the class is logged: a
+    // library's message may hold a URL with a bot token.
+    if (!isAppError(err)) {
+      this.#log.warn('driver threw a non-AppError', { connectionId: rt.id, errorName: (err as Error | undefined)?.name });
+      return new AppError('INTERNAL', 'The Telegram call failed unexpectedly', { cause: err });
     }
-    return e;
+    // A revoked session or token, or a link that gave no answer, moves the connection (reconnect
+    // with backoff, or error). Telegram's answer about one message (bad markup, a chat that refuses
+    // it, a flood wait) does not: the connection stays active for its other messages.
+    if (endsConnection(err)) rt.actor.send({ type: 'PLATFORM_ERROR', error: err });
+    return err;
   }
 
   #countRestart(rt: Runtime, reason: string): void {

@@ -21,6 +21,18 @@ class BotApiError extends Error {
 
 const MAX_POLL_S = 50; // Telegram caps getUpdates' long poll at 50 s
 
+// MarkdownV2 wants these escaped with '\' everywhere outside code (they never open an entity) and
+// refuses the message otherwise, with this description. Only this rule of the parser is emulated.
+const MARKDOWN_V2_RESERVED = '#+-={}.!';
+function checkMarkdownV2(text: string): void {
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] === '\\') i++;
+    else if (MARKDOWN_V2_RESERVED.includes(text[i]!)) {
+      throw new BotApiError(400, `Bad Request: can't parse entities: Character '${text[i]}' is reserved and must be escaped with the preceding '\\'`);
+    }
+  }
+}
+
 export class BotApiServer {
   readonly address = { host: '127.0.0.1', port: 0 };
   private readonly server: Server;
@@ -159,6 +171,7 @@ export class BotApiServer {
       if (!member) throw new BotApiError(403, `Forbidden: bot is not a member of the ${peer.chat.kind} chat`);
       if (peer.chat.kind === 'channel' && member.role === 'member') throw new BotApiError(400, 'Bad Request: need administrator rights in the channel chat');
     }
+    if (String(p.parse_mode ?? '').toLowerCase() === 'markdownv2') checkMarkdownV2(String(p.text ?? ''));
     const { message } = this.world.send(bot, peer, String(p.text ?? ''), null);
     return messageJson(this.world, message, bot.id);
   }
