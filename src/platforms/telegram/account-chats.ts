@@ -3,6 +3,7 @@ import { Api, utils } from 'telegram';
 import { AppError } from '../../errors.ts';
 import type { ChatCheck } from '../../supervisor/types.ts';
 import type { AccountClient } from './account-client.ts';
+import { mapTelegramError } from './errors.ts';
 
 // Chat references as callers write them: @name, t.me/name, t.me/+invite, joinchat/invite, and
 // Bot-API-style numeric ids (-100… channels and supergroups, -… basic groups, positive users).
@@ -57,18 +58,31 @@ async function entityOf(c: AccountClient, ref: Ref): Promise<Entity> {
   return chat as Entity;
 }
 
-// An id needs its access hash, which only the entity cache knows: on a miss, one getDialogs fills it.
-async function inputOf(c: AccountClient, id: bigint): Promise<Api.TypeInputPeer> {
+// GramJS's getInputEntity ends a fruitless search with a plain Error (2.26.22 client/users.js 337
+// and 414: no class to test, so its text); Telegram may also answer the lookup by id with
+// USER_ID_INVALID or PEER_ID_INVALID (TG_CHAT_NOT_FOUND in the map). Only those mean "not known": a
+// timeout, a dropped link or a flood wait is passed on (retried), not made a permanent TG_CHAT_NOT_FOUND.
+const gramjsNotFound = /^(?:Could not find the input entity|Cannot find any entity corresponding)/;
+
+async function cachedInput(c: AccountClient, id: bigint): Promise<Api.TypeInputPeer | undefined> {
   try {
     return await c.inputEntity(id.toString());
-  } catch {
-    await c.invoke(new Api.messages.GetDialogs({ offsetPeer: new Api.InputPeerEmpty(), limit: 100, hash: 0 as never }), 'messages.getDialogs');
-    try {
-      return await c.inputEntity(id.toString());
-    } catch {
-      throw new AppError('TG_CHAT_NOT_FOUND', 'Telegram does not know this chat, or the connection has never seen it');
-    }
+  } catch (err) {
+    if (err instanceof Error && gramjsNotFound.test(err.message)) return undefined;
+    const mapped = mapTelegramError(err);
+    if (mapped.code === 'TG_CHAT_NOT_FOUND') return undefined;
+    throw mapped;
   }
+}
+
+// An id needs its access hash, which only the entity cache knows: on a miss, one getDialogs fills it.
+async function inputOf(c: AccountClient, id: bigint): Promise<Api.TypeInputPeer> {
+  const cached = await cachedInput(c, id);
+  if (cached) return cached;
+  await c.invoke(new Api.messages.GetDialogs({ offsetPeer: new Api.InputPeerEmpty(), limit: 100, hash: 0 as never }), 'messages.getDialogs');
+  const found = await cachedInput(c, id);
+  if (found) return found;
+  throw new AppError('TG_CHAT_NOT_FOUND', 'Telegram does not know this chat, or the connection has never seen it');
 }
 
 /** The input peer to send to. */
