@@ -18,6 +18,9 @@ import { isConnectionWideFlood, type Clock, type ConnectionKind, type MessageSen
 // The relay publishes rows due within its 250 ms poll; anything earlier than this was misrouted in time.
 const earlyHoldMs = 5000;
 
+// What run() stores for a bot message found in `sending`; deadLettered() stores the same.
+const interruptedBotSend = { code: 'INTERNAL', message: 'delivery outcome unknown: sending was interrupted and bot messages are not resent, to avoid a duplicate' } as const;
+
 export type Outcome =
   | 'sent' | 'failed' | 'uncertain' // final
   | 'deferred' | 'flood' | 'parked' | 'retry' // back to queued for later
@@ -71,17 +74,22 @@ export class Processor {
    * read or written (the caller then lets the copy come back: requeue, or the claim's lease).
    */
   async process(copy: Copy, signal?: AbortSignal): Promise<Outcome> {
-    // A second copy of a message this process is already sending (the broker redelivered it after
-    // a connection drop) waits for the first to finish and then sees its result in the row.
-    for (let p = this.inflight.get(copy.id); p; p = this.inflight.get(copy.id)) await p.catch(() => undefined);
-    const run = this.run(copy, signal);
-    this.inflight.set(copy.id, run);
+    const outcome = await this.exclusive(copy.id, () => this.run(copy, signal));
+    this.counts[outcome]++;
+    return outcome;
+  }
+
+  // A second copy of a message this process is already sending (the broker redelivered it after a
+  // connection drop), or its dead letter, waits for the first to finish and then sees its result in
+  // the row. The check and the set run in one turn, so two waiters cannot both start.
+  private async exclusive(id: string, work: () => Promise<Outcome>): Promise<Outcome> {
+    for (let p = this.inflight.get(id); p; p = this.inflight.get(id)) await p.catch(() => undefined);
+    const run = work();
+    this.inflight.set(id, run);
     try {
-      const outcome = await run;
-      this.counts[outcome]++;
-      return outcome;
+      return await run;
     } finally {
-      this.inflight.delete(copy.id);
+      this.inflight.delete(id);
     }
   }
 
@@ -89,11 +97,27 @@ export class Processor {
    * The broker gave up on a copy (delivery limit: the handler kept failing on it). The row is still
    * the truth: one transient failure is counted and the message comes back after a minute through
    * the relay, or fails once the retry limit is spent. Never silently dropped.
+   * Runs after any attempt of this id in flight here: rescheduled under a running send, the row was
+   * queued again when that send's sent write came, and the message went out twice.
    */
-  async deadLettered(id: string): Promise<Outcome> {
-    const row = await getMessageForDelivery(this.o.sql, id);
+  deadLettered(id: string): Promise<Outcome> {
+    return this.exclusive(id, () => this.revive(id));
+  }
+
+  private async revive(id: string): Promise<Outcome> {
+    const { sql, sender, logger } = this.o;
+    const row = await getMessageForDelivery(sql, id);
     if (!row) return 'missing';
     if (row.status === 'sent' || row.status === 'failed') return 'duplicate';
+    if (row.status === 'sending') {
+      // Typically a bot send that succeeded while its sent write kept failing (database down for
+      // longer than half the lease, copy after copy, up to the delivery limit): as in run(), never resent.
+      const kind = sender.kindOf(row.connection_id) ?? (await getConnectionKind(sql, row.connection_id));
+      if (kind === 'bot') {
+        logger.warn('dead-lettered bot message outcome unknown after an interrupted send; not resending', { messageId: row.id });
+        return this.fail(row, interruptedBotSend, kind, 'uncertain');
+      }
+    }
     const error = { code: 'INTERNAL', message: 'delivery kept failing and was dead-lettered' };
     if (row.retries + 1 > this.o.maxRetries) return this.fail(row, error, undefined, 'failed');
     return this.reschedule(row, this.o.clock.now() + 60_000, error, true, row.publish_seq, 'retry');
@@ -115,7 +139,7 @@ export class Processor {
       // API has no such dedupe, so a bot message in doubt is failed rather than possibly sent twice.
       if (kind === 'bot') {
         logger.warn('bot message outcome unknown after an interrupted send; not resending', { messageId: row.id });
-        return this.fail(row, { code: 'INTERNAL', message: 'delivery outcome unknown: sending was interrupted and bot messages are not resent, to avoid a duplicate' }, kind, 'uncertain');
+        return this.fail(row, interruptedBotSend, kind, 'uncertain');
       }
     } else if (!copy.claimed) {
       // The relay publishes up to one poll early; wait out the rest here rather than in the broker.
@@ -143,7 +167,7 @@ export class Processor {
     const call = await pacer.beforeCall(target, signal);
     if (!call.go) {
       // A flood wait for this chat came in since the slot: no call was made, back to queued.
-      const r = await rescheduleMessage(sql, row.id, { at: new Date(call.until), seq: sending.publish_seq });
+      const r = await this.durably(row.id, () => rescheduleMessage(sql, row.id, { at: new Date(call.until), seq: sending.publish_seq }));
       if (r) publishStatus(r);
       return r ? 'deferred' : 'stale';
     }
@@ -171,18 +195,27 @@ export class Processor {
   }
 
   // The platform has the message: losing this write would turn a bot message into "outcome
-  // unknown" on redelivery. Nothing else touches a `sending` row within its lease, so the write is
-  // retried (0.2 s doubling to 2 s) for up to half the lease (30 s: a Postgres restart takes 3–10 s)
-  // before the error propagates and the copy comes back.
-  private async recordSent(id: string, platformMessageId: string): Promise<MessageRow | undefined> {
+  // unknown" on redelivery.
+  private recordSent(id: string, platformMessageId: string): Promise<MessageRow | undefined> {
+    return this.durably(id, () => this.sent.load({ id, platformMessageId }));
+  }
+
+  // A write that records a known outcome of a row in `sending` (sent, or surely not sent: flood wait,
+  // parked, failed, retry). Lost, it would leave `sending`, which the next copy reads as "may have
+  // been sent": a bot message never sent would be failed as outcome unknown, one sent would be
+  // failed too. Nothing else touches a `sending` row within its lease, so the write is retried
+  // (0.2 s doubling to 2 s) for up to half the lease (30 s: a Postgres restart takes 3–10 s) before
+  // the error propagates and the copy comes back. A retry after a first attempt that did commit
+  // matches no row and returns undefined: the callers read that as "moved on" (stale).
+  private async durably<T>(id: string, write: () => Promise<T>): Promise<T> {
     const { clock, logger, leaseMs } = this.o;
     const giveUpAt = clock.now() + leaseMs / 2;
     for (let n = 0; ; n++) {
       try {
-        return await this.sent.load({ id, platformMessageId });
+        return await write();
       } catch (err) {
         if (clock.now() >= giveUpAt) throw err;
-        if (n === 0 || n % 10 === 0) logger.warn('could not record a sent message yet; retrying', { messageId: id, error: (err as Error).message });
+        if (n % 10 === 0) logger.warn('could not record a delivery outcome yet; retrying', { messageId: id, error: (err as Error).message });
         await clock.sleep(Math.min(2000, 200 * 2 ** n));
       }
     }
@@ -220,18 +253,20 @@ export class Processor {
     return this.reschedule(row, clock.now() + delay, error, true, seq, 'retry');
   }
 
+  // Its callers hold a row past markSending or decide a dead-lettered one: the write is retried
+  // (durably), and the seq guard keeps a retry from applying twice.
   private async reschedule(row: MessageRow, at: number, e: { code: string; message: string }, retry: boolean, seq: number, outcome: Outcome): Promise<Outcome> {
     const retryAt = new Date(at);
-    const r = await rescheduleMessage(this.o.sql, row.id, {
+    const r = await this.durably(row.id, () => rescheduleMessage(this.o.sql, row.id, {
       at: retryAt, error: { code: e.code, message: e.message, retryAt: retryAt.toISOString() }, retry, seq,
-    });
+    }));
     if (!r) return 'stale';
     publishStatus(r);
     return outcome;
   }
 
   private async fail(row: MessageRow, error: MessageError, kind: ConnectionKind | undefined, outcome: Outcome): Promise<Outcome> {
-    const r = await markFailed(this.o.sql, row.id, error);
+    const r = await this.durably(row.id, () => markFailed(this.o.sql, row.id, error));
     if (!r) return 'stale';
     publishStatus(r);
     metrics.messagesSent.inc({ kind: kind ?? 'unknown', status: 'failed' });
