@@ -560,7 +560,8 @@ export class Supervisor implements ConnectionService, MessageSender {
     // library's message may hold a URL with a bot token.
     if (!isAppError(err)) {
       this.#log.warn('driver threw a non-AppError', { connectionId: rt.id, errorName: (err as Error | undefined)?.name });
-      return new AppError('INTERNAL', 'The Telegram call failed unexpectedly', { cause: err });
+      // Whether the platform acted is unknown: a bot message is then failed, not resent (no random_id).
+      return new AppError('INTERNAL', 'The Telegram call failed unexpectedly', { cause: err, outcomeUnknown: true });
     }
     // A revoked session or token, or a link that gave no answer, moves the connection (reconnect
     // with backoff, or error). Telegram's answer about one message (bad markup, a chat that refuses

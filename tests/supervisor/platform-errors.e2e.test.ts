@@ -78,6 +78,7 @@ test('a driver that throws something other than an AppError: INTERNAL, and the c
     const before = transitions(b.id);
     const e = await failure(s.supervisor.send(message(b.id, b.postable, 'bug')));
     assert.is(e.code, 'INTERNAL');
+    assert.is(e.outcomeUnknown, true, 'a bot message is failed, not resent: the call may have reached Telegram');
     assert.not.match(e.message, 'x is undefined', "the library's text stays out of the answer");
     assert.is(await statusOf(b.id), 'active');
     assert.is(transitions(b.id), before);
