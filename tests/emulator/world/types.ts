@@ -85,6 +85,22 @@ export interface MessageRec {
   text: string;
   date: number;
   randomId: string | null;
+  /** The formatting the sender sent (MTProto `entities`), Bot API style; absent when none. */
+  entities?: EntityRec[];
+}
+
+/**
+ * One message entity as it reached the chat, named like the Bot API's MessageEntity (bold,
+ * text_link, pre …); offset and length in UTF-16 code units. Lets a test check what a parse mode became.
+ */
+export interface EntityRec {
+  type: string;
+  offset: number;
+  length: number;
+  url?: string;
+  language?: string;
+  user_id?: number;
+  custom_emoji_id?: string;
 }
 
 export interface LoginCode { phone: string; hash: string; code: string; expiresAt: number }

@@ -5,7 +5,7 @@ import { Logins } from './login.ts';
 import { SlidingWindows, waitSeconds } from './flood.ts';
 import {
   TgError, floodWait, normalizePhone, validPhone, type Account, type AuthKeyRec, type BotRec, type ChatKind, type ChatRec, type Clock,
-  type MemberRec, type MessageRec, type PeerRef, type Rights, type Role, type Stats, type UserRec, type WorldEvent,
+  type EntityRec, type MemberRec, type MessageRec, type PeerRef, type Rights, type Role, type Stats, type UserRec, type WorldEvent,
 } from './types.ts';
 
 // The emulated Telegram: accounts, chats, messages, auth keys and the rules Telegram enforces on
@@ -36,7 +36,7 @@ export interface NewUser { phone: string; firstName?: string; username?: string;
 export interface NewBot { username: string; token?: string }
 export interface NewChat { type: ChatKind; title: string; username?: string; members: Array<{ id: number; role: Role; rights?: Rights }> }
 export interface Incoming { to: string | number; fromUserId: number; chatId?: number; text: string }
-export interface DeliveredView { id: number; chatId: number; fromId: number; text: string; date: number; randomId: string | null }
+export interface DeliveredView { id: number; chatId: number; fromId: number; text: string; date: number; randomId: string | null; entities?: EntityRec[] }
 
 const BOX_CAP = 1000; // getDifference depth kept per user
 const BOT_QUEUE_CAP = 10_000;
@@ -241,16 +241,17 @@ export class World {
    * One send by a user (MTProto) or bot (Bot API). Applies random_id dedupe first (a resend returns
    * the original message), then rights, then the armed fault and pacing limits.
    */
-  send(sender: Account, peer: PeerRef, text: string, randomId: string | null): { message: MessageRec; duplicate: boolean } {
+  send(sender: Account, peer: PeerRef, text: string, randomId: string | null, entities?: EntityRec[]): { message: MessageRec; duplicate: boolean } {
     if (randomId !== null) {
       const seen = this.dedupe.get(`${sender.id}:${randomId}`);
       if (seen) return { message: seen, duplicate: true };
     }
     if (!text.trim()) throw new TgError(400, 'MESSAGE_EMPTY');
     if (text.length > 4096) throw new TgError(400, 'MESSAGE_TOO_LONG');
+    if (entities?.some((e) => e.offset < 0 || e.length <= 0 || e.offset + e.length > text.length)) throw new TgError(400, 'ENTITY_BOUNDS_INVALID');
     this.checkRights(sender, peer);
     this.checkPacing(sender, peer);
-    const message = this.deliver(sender, peer, text, randomId);
+    const message = this.deliver(sender, peer, text, randomId, entities);
     if (randomId !== null) {
       const key = `${sender.id}:${randomId}`;
       this.dedupe.set(key, message);
@@ -326,13 +327,14 @@ export class World {
     throw floodWait(seconds);
   }
 
-  private deliver(sender: Account, peer: PeerRef, text: string, randomId: string | null): MessageRec {
+  private deliver(sender: Account, peer: PeerRef, text: string, randomId: string | null, entities?: EntityRec[]): MessageRec {
     const inChannelBox = peer.type === 'chat' && peer.chat.kind !== 'group';
     const message: MessageRec = {
       id: inChannelBox ? peer.chat.nextMessageId++ : this.nextBoxMessageId++,
       chatId: peer.type === 'user' ? peer.id : botApiChatId(peer.chat),
       peer, fromId: sender.id, text, date: this.nowS(), randomId,
     };
+    if (entities?.length) message.entities = entities;
     this.messages.push(message);
     if (peer.type === 'chat') peer.chat.last = message;
     // Trimmed in chunks of a tenth: splicing one message off the front of a 1M array moves them all
@@ -360,7 +362,7 @@ export class World {
     const newest = this.messages.length > this.maxMessages ? this.messages.slice(-this.maxMessages) : this.messages;
     return newest
       .filter((m) => (filter.chatId === undefined || m.chatId === filter.chatId) && (filter.fromId === undefined || m.fromId === filter.fromId))
-      .map(({ id, chatId, fromId, text, date, randomId }) => ({ id, chatId, fromId, text, date, randomId }));
+      .map(({ id, chatId, fromId, text, date, randomId, entities }) => ({ id, chatId, fromId, text, date, randomId, ...(entities ? { entities } : {}) }));
   }
 
   stats(): Stats {
