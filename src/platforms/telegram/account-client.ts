@@ -8,6 +8,7 @@ import { metrics } from '../../observability/metrics.ts';
 import { SpanKind, withSpan } from '../../observability/tracing.ts';
 import { mapTelegramError } from './errors.ts';
 import { createTelegramClient, type TelegramEndpoint } from './client-options.ts';
+import { toApiEntities, type TextEntity } from './formatting.ts';
 
 // One GramJS client per user account, used step by step (no client.start() callbacks). GramJS
 // traps (EMULATOR.md): connect() can hang forever, in-flight invokes are not rejected on
@@ -296,12 +297,17 @@ export class AccountClient {
     return withTimeout(Promise.race([this.#client.getInputEntity(peer), this.#closed]), this.#opts.callTimeoutMs, 'getInputEntity');
   }
 
-  /** Sends text; `randomId` derived from our message id makes Telegram drop a repeated send. */
-  async sendMessage(peer: Api.TypeEntityLike, text: string, randomId: bigint, opts: { silent?: boolean; replyTo?: number; html?: boolean } = {}): Promise<string> {
+  /**
+   * Sends text with its entities (formatting.ts turns the caller's markup into both: MTProto has no
+   * parse mode); `randomId` derived from our message id makes Telegram drop a repeated send.
+   */
+  async sendMessage(peer: Api.TypeEntityLike, text: string, randomId: bigint, opts: { silent?: boolean; replyTo?: number; entities?: TextEntity[] } = {}): Promise<string> {
     const input = await this.inputEntity(peer);
+    const entities = opts.entities?.length ? toApiEntities(opts.entities, await this.#mentioned(opts.entities)) : undefined;
     try {
       const updates = await this.invoke(new Api.messages.SendMessage({
         peer: input, message: text, randomId: BigInt(randomId) as never, silent: opts.silent ?? false, noWebpage: true,
+        ...(entities ? { entities } : {}),
         ...(opts.replyTo ? { replyTo: new Api.InputReplyToMessage({ replyToMsgId: opts.replyTo }) } : {}),
       }), 'messages.sendMessage');
       return String(idOfSent(updates) ?? '');
@@ -310,6 +316,18 @@ export class AccountClient {
       if (err instanceof AppError && (err.cause as { errorMessage?: string } | undefined)?.errorMessage === 'RANDOM_ID_DUPLICATE') return '';
       throw err;
     }
+  }
+
+  // A mention by id (tg://user?id=) needs the user's access hash: users this account knows get a
+  // real mention, like the Bot API's text_mention; others stay a tg://user link.
+  async #mentioned(entities: TextEntity[]): Promise<(userId: string) => Api.TypeInputUser | undefined> {
+    const users = new Map<string, Api.TypeInputUser>();
+    for (const e of entities) {
+      if (e.type !== 'text_mention' || users.has(e.userId!)) continue;
+      const peer = await this.inputEntity(e.userId!).catch(() => undefined);
+      if (peer instanceof Api.InputPeerUser) users.set(e.userId!, new Api.InputUser({ userId: peer.userId, accessHash: peer.accessHash }));
+    }
+    return (userId) => users.get(userId);
   }
 
   get client(): TelegramClient { return this.#client; }

@@ -10,6 +10,7 @@ import { logger } from '../../observability/logger.ts';
 import type { Driver, DriverContext, ReceivedMessage } from '../../supervisor/driver.ts';
 import { AccountClient, type AccountClientOptions, type ClientEvent } from './account-client.ts';
 import { checkAccountChat, resolvePeer } from './account-chats.ts';
+import { formatText } from './formatting.ts';
 
 // The I/O of one Telegram user account: fills the account machine's slots with GramJS calls.
 // State kept here and nowhere else: the live client, the decrypted session/phone/login state, and
@@ -307,10 +308,12 @@ export function accountDriver(ctx: DriverContext, opts: AccountDriverOptions): D
     machine: providedMachine(),
     setPassword(pw) { password = pw; },
     async send(msg) {
+      // Markup first: a message Telegram could never show fails before any round trip.
+      const { text, entities } = formatText(msg.text, msg.parseMode);
       const c = live();
       const peer = await resolvePeer(c, msg.chat);
-      const id = await c.sendMessage(peer, msg.text, msg.randomId, {
-        silent: msg.silent, ...(msg.replyTo ? { replyTo: Number(msg.replyTo) } : {}),
+      const id = await c.sendMessage(peer, text, msg.randomId, {
+        silent: msg.silent, entities, ...(msg.replyTo ? { replyTo: Number(msg.replyTo) } : {}),
       });
       return { platformMessageId: id };
     },
