@@ -6,6 +6,7 @@
 import type postgres from 'postgres';
 import type { Logger } from 'winston';
 import { isAppError, type AppError } from '../errors.ts';
+import { retryFor } from '../retry.ts';
 import { metrics } from '../observability/metrics.ts';
 import {
   getConnectionKind, getMessageForDelivery, getMessagesForDelivery, markFailed, markSendingMany, markSentMany, publishStatus, rescheduleMessage,
@@ -104,15 +105,20 @@ export class Processor {
     return this.exclusive(id, () => this.revive(id));
   }
 
+  // The supervisor may not have started the actor yet (boot): the connection row still knows.
+  private async kindOf(connectionId: string): Promise<ConnectionKind | undefined> {
+    return this.o.sender.kindOf(connectionId) ?? getConnectionKind(this.o.sql, connectionId);
+  }
+
   private async revive(id: string): Promise<Outcome> {
-    const { sql, sender, logger } = this.o;
+    const { sql, logger } = this.o;
     const row = await getMessageForDelivery(sql, id);
     if (!row) return 'missing';
     if (row.status === 'sent' || row.status === 'failed') return 'duplicate';
     if (row.status === 'sending') {
       // Typically a bot send that succeeded while its sent write kept failing (database down for
       // longer than half the lease, copy after copy, up to the delivery limit): as in run(), never resent.
-      const kind = sender.kindOf(row.connection_id) ?? (await getConnectionKind(sql, row.connection_id));
+      const kind = await this.kindOf(row.connection_id);
       if (kind === 'bot') {
         logger.warn('dead-lettered bot message outcome unknown after an interrupted send; not resending', { messageId: row.id });
         return this.fail(row, interruptedBotSend, kind, 'uncertain');
@@ -130,8 +136,7 @@ export class Processor {
     if (row.status === 'sent' || row.status === 'failed') return 'duplicate';
     const seq = copy.seq ?? row.publish_seq;
     if (row.publish_seq !== seq) return 'stale'; // rescheduled since; its fresh copy does the work
-    // The supervisor may not have started the actor yet (boot): the connection row still knows.
-    const kind = sender.kindOf(row.connection_id) ?? (await getConnectionKind(sql, row.connection_id));
+    const kind = await this.kindOf(row.connection_id);
 
     if (row.status === 'sending') {
       // The attempt that set `sending` died between marking and writing the outcome (kill -9, lost
@@ -207,18 +212,14 @@ export class Processor {
   // (0.2 s doubling to 2 s) for up to half the lease (30 s: a Postgres restart takes 3–10 s) before
   // the error propagates and the copy comes back. A retry after a first attempt that did commit
   // matches no row and returns undefined: the callers read that as "moved on" (stale).
-  private async durably<T>(id: string, write: () => Promise<T>): Promise<T> {
+  private durably<T>(id: string, write: () => Promise<T>): Promise<T> {
     const { clock, logger, leaseMs } = this.o;
-    const giveUpAt = clock.now() + leaseMs / 2;
-    for (let n = 0; ; n++) {
-      try {
-        return await write();
-      } catch (err) {
-        if (clock.now() >= giveUpAt) throw err;
-        if (n % 10 === 0) logger.warn('could not record a delivery outcome yet; retrying', { messageId: id, error: (err as Error).message });
-        await clock.sleep(Math.min(2000, 200 * 2 ** n));
-      }
-    }
+    return retryFor(leaseMs / 2, write, {
+      clock,
+      onError: (err, tries) => {
+        if (tries % 10 === 1) logger.warn('could not record a delivery outcome yet; retrying', { messageId: id, error: (err as Error).message });
+      },
+    });
   }
 
   private async onError(row: MessageRow, target: PaceTarget, err: unknown, ms: number): Promise<Outcome> {

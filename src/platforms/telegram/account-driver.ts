@@ -6,6 +6,7 @@ import {
   type SendCodeOutput, type SignInInput, type SignInOutput, type StepInput,
 } from '../../../machines/account.machine.ts';
 import { AppError } from '../../errors.ts';
+import { retryFor } from '../../retry.ts';
 import { logger } from '../../observability/logger.ts';
 import type { Driver, DriverContext, ReceivedMessage } from '../../supervisor/driver.ts';
 import { AccountClient, type AccountClientOptions, type ClientEvent } from './account-client.ts';
@@ -28,14 +29,11 @@ export interface AccountDriverOptions extends AccountClientOptions {
   loginStateSaveMs?: number;
 }
 
-// A login state write that fails after auth.sendCode is retried 0.2 s, 0.4 s … doubling to 2 s
-// between tries, for 30 s in all (18 tries): long enough to ride out a Postgres failover or a
-// Vault restart, short enough that the user is not kept from typing the code much longer.
-const SAVE_FIRST_DELAY_MS = 200;
-const SAVE_MAX_DELAY_MS = 2_000;
+// A login state write that fails after auth.sendCode is retried (retryFor: 0.2 s doubling to 2 s)
+// for 30 s in all (18 tries): long enough to ride out a Postgres failover or a Vault restart, short
+// enough that the user is not kept from typing the code much longer.
 const SAVE_BUDGET_MS = 30_000;
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 // Only the error's code (a Postgres SQLSTATE, ECONNREFUSED, a Vault status): a driver's error
 // message can quote parameters, and these writes carry secrets.
 const errorCode = (err: unknown): string => {
@@ -247,24 +245,17 @@ export function accountDriver(ctx: DriverContext, opts: AccountDriverOptions): D
   slots.set(ctx.connectionId, impl);
 
   const persistLoginState = async (state: string) => {
-    const deadline = Date.now() + (opts.loginStateSaveMs ?? SAVE_BUDGET_MS);
-    let delay = SAVE_FIRST_DELAY_MS;
-    for (let tries = 1; ; tries++) {
-      try {
-        await ctx.secrets.save('login_state', state);
-        return;
-      } catch (err) {
+    let tries = 0;
+    try {
+      await retryFor(opts.loginStateSaveMs ?? SAVE_BUDGET_MS, () => ctx.secrets.save('login_state', state), {
         // A newer code replaced this state, or the login finished and forgot it: stop writing it.
-        if (cache?.login_state !== state) return;
-        if (Date.now() + delay > deadline) {
-          logger.warn('login state not saved after the code was sent; kept in memory, a restart before sign-in needs a new code', {
-            connectionId: ctx.connectionId, tries, errorCode: errorCode(err),
-          });
-          return;
-        }
-        await sleep(delay);
-        delay = Math.min(delay * 2, SAVE_MAX_DELAY_MS);
-      }
+        onError: (_err, n) => { tries = n; return cache?.login_state === state; },
+      });
+    } catch (err) {
+      if (cache?.login_state !== state) return;
+      logger.warn('login state not saved after the code was sent; kept in memory, a restart before sign-in needs a new code', {
+        connectionId: ctx.connectionId, tries, errorCode: errorCode(err),
+      });
     }
   };
 
