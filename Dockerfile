@@ -1,27 +1,31 @@
 # syntax=docker/dockerfile:1.7
 # Multi-stage: build TypeScript and the console with dev dependencies, ship only dist + prod deps.
-FROM node:20-bookworm-slim AS build
+# Node 22 LTS (supported until April 2027); the tests in this repository run on Node 20 as well, and
+# the code uses nothing that differs between them (README: Node versions). Checked by
+# tests/ops/dockerfile.test.ts: same Node in every stage, non-root, no dev dependencies, a healthcheck.
+FROM node:22-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-# postinstall patches postgres.js (ops/patches/postgres-queue.mjs); npm ci fails without the script.
+# postinstall patches postgres.js (ops/patches/postgres-queue.mjs, postgres-nextwrite.mjs, postgres-binary-results.mjs); npm ci fails without them.
 COPY ops/patches ./ops/patches
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY machines ./machines
-RUN npm run build && (npm run build:console --if-present)
+RUN npm run build && npm run build:console
 
-FROM node:20-bookworm-slim AS deps
+FROM node:22-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-# postinstall patches postgres.js (ops/patches/postgres-queue.mjs); npm ci fails without the script.
+# postinstall patches postgres.js (ops/patches/postgres-queue.mjs, postgres-nextwrite.mjs, postgres-binary-results.mjs); npm ci fails without them.
 COPY ops/patches ./ops/patches
 RUN npm ci --omit=dev --no-audit --no-fund
 
-FROM node:20-bookworm-slim
+FROM node:22-bookworm-slim
 ENV NODE_ENV=production PORT=8080 DATA_DIR=/var/lib/integration-service
 WORKDIR /app
-RUN mkdir -p /var/lib/integration-service && chown node:node /var/lib/integration-service
+# 0700: the daemon refuses a DATA_DIR that group/others can reach (embedded database, secrets).
+RUN install -d -m 0700 -o node -g node /var/lib/integration-service
 COPY --from=deps --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
 COPY --from=build --chown=node:node /app/src/console/dist ./dist/src/console/dist

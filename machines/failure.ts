@@ -1,6 +1,7 @@
 // How the machines read a failure coming out of an I/O slot. Errors are duck-typed (the app's
-// AppError has `code`, `retryable`, `retryAfter`; the machines must not import it) and anything
-// without a string `code` is an unknown error, which is retried.
+// AppError has `code`, `category`, `retryAfter`; the machines must not import it): the CATEGORY
+// decides, never the code, which is kept only for the API. Anything without a string `code` is an
+// unknown error, which is retried.
 import { backoffDelay, type BackoffConfig, type MachineClock } from './backoff.ts';
 
 // What the API shows as `error` on a connection: `retryAt` (epoch ms) only while backing off.
@@ -10,22 +11,29 @@ export interface ErrorInfo {
   retryAt?: number;
 }
 
-// flood: Telegram said "wait N s" — wait exactly that, retry the same step, never give up.
-// user:  the person typed something wrong (code, password) — stay and let them try again.
-// fatal: retrying cannot help without a person acting — go to `error`.
-// retry: transient (network, 5xx, unknown) — back off and retry.
+/** A failure a machine raises itself, in the platform's words (see LifecycleErrors). */
+export interface Failure {
+  code: string;
+  message: string;
+  category: 'retry' | 'reauthorize' | 'fatal' | 'rejected';
+}
+
+// flood: the platform said "wait N s" (a rate limit or a spent quota) — wait exactly that, retry the
+//        same step, never give up.
+// user:  the platform refused what the person gave (a code, a password) — stay and let them try again.
+// fatal: retrying cannot help without a person acting (revoked, banned, invalid) — go to `error`.
+// retry: transient (network, 5xx, no answer, unknown) — back off and retry.
 export type FailureKind = 'flood' | 'user' | 'fatal' | 'retry';
 
-const FLOOD = 'TG_API_429';
-const USER_CODES: ReadonlySet<string> = new Set(['TG_CODE_INVALID', 'TG_CODE_EXPIRED', 'TG_PASSWORD_INVALID']);
-// Terminal even if an adapter forgets `retryable: false`: retrying a revoked session or a dead
-// bot token only burns flood-wait budget and can get the account flagged.
-const TERMINAL_CODES: ReadonlySet<string> = new Set([
-  'TG_SESSION_EXPIRED', 'TG_BOT_TOKEN_INVALID', 'TG_PHONE_INVALID', 'TG_PHONE_BANNED', 'MEMORY_BUDGET_EXCEEDED',
-]);
-// Codes that condemn the whole connection when a send reports them (PLATFORM_ERROR); any other
-// permanent send error (TG_CHAT_WRITE_FORBIDDEN, …) belongs to that one message, not the connection.
-const CONNECTION_FATAL_CODES: ReadonlySet<string> = new Set(['TG_SESSION_EXPIRED', 'TG_BOT_TOKEN_INVALID', 'TG_PHONE_BANNED']);
+const kindOfCategory: Record<string, FailureKind> = {
+  'rate-limited-until': 'flood',
+  'quota-until': 'flood',
+  rejected: 'user',
+  reauthorize: 'fatal',
+  fatal: 'fatal',
+  retry: 'retry',
+  'outcome-unknown': 'retry',
+};
 
 // Messages land in snapshots and API answers: keep them short. Only errors with a code (ours,
 // whose messages are written to be safe) keep theirs; an unknown error's text could quote a
@@ -44,27 +52,28 @@ const field = (err: unknown, key: string): unknown =>
 export const parseFailure = (err: unknown): Parsed => {
   const code = field(err, 'code');
   if (typeof code !== 'string' || code === '') {
-    return { kind: 'retry', info: { code: 'TG_UNAVAILABLE', message: 'unexpected failure talking to the platform' } };
+    return { kind: 'retry', info: { code: 'PLATFORM_UNAVAILABLE', message: 'unexpected failure talking to the platform' } };
   }
   const rawMessage = field(err, 'message');
   const message = typeof rawMessage === 'string' && rawMessage !== '' ? rawMessage.slice(0, MAX_MESSAGE) : code;
   const info = { code, message };
-  if (code === FLOOD) {
+  const category = field(err, 'category');
+  const kind = (typeof category === 'string' ? kindOfCategory[category] : undefined) ?? 'retry';
+  if (kind === 'flood') {
     const retryAfter = field(err, 'retryAfter');
     return typeof retryAfter === 'number' && Number.isFinite(retryAfter) && retryAfter >= 0
-      ? { kind: 'flood', info, retryAfterMs: retryAfter * 1000 }
-      : { kind: 'flood', info };
+      ? { kind, info, retryAfterMs: retryAfter * 1000 }
+      : { kind, info };
   }
-  if (USER_CODES.has(code)) return { kind: 'user', info };
-  if (TERMINAL_CODES.has(code) || field(err, 'retryable') === false) return { kind: 'fatal', info };
-  return { kind: 'retry', info };
+  return { kind, info };
 };
 
 export const failureKind = (err: unknown): FailureKind => parseFailure(err).kind;
 
+/** A send failure that condemns the whole connection: its credentials were revoked or it cannot work. */
 export const isConnectionFatal = (err: unknown): boolean => {
-  const code = field(err, 'code');
-  return typeof code === 'string' && CONNECTION_FATAL_CODES.has(code);
+  const category = field(err, 'category');
+  return category === 'reauthorize' || category === 'fatal';
 };
 
 export interface RetryState {
@@ -73,9 +82,9 @@ export interface RetryState {
   error: ErrorInfo | null;
 }
 
-// The context change for one failure. Flood waits do not count as attempts (they are not
-// failures of ours, and counting them would inflate the next backoff); a flood wait without
-// `retryAfter` falls back to the backoff schedule.
+// The context change for one failure. Rate-limit waits do not count as attempts (they are not
+// failures of ours, and counting them would inflate the next backoff); one without `retryAfter`
+// falls back to the backoff schedule.
 export const applyFailure = (state: RetryState, err: unknown, backoff: BackoffConfig, clock: MachineClock): RetryState => {
   const { kind, info, retryAfterMs } = parseFailure(err);
   if (kind === 'user' || kind === 'fatal') return { attempt: state.attempt, retryAt: null, error: info };

@@ -8,16 +8,23 @@ await startTracing({ serviceName: 'integration-service' }).catch((err: Error) =>
   process.stderr.write(`tracing disabled: ${err.message}\n`);
 });
 const { ConfigError, describeConfig, loadConfig } = await import('./config.ts');
+const { secretsFromVault } = await import('./vault-secrets.ts');
 const { startApp } = await import('./app.ts');
-const { mintToken } = await import('./auth/token.ts');
-const { logger } = await import('./observability/logger.ts');
+const { startBanner } = await import('./start-banner.ts');
+const { logger, logFormatFor } = await import('./observability/logger.ts');
 
 // The daemon: validate config (one clear line and exit 1 on a bad value), start, print how to
 // reach it, and stop gracefully on SIGTERM/SIGINT within SHUTDOWN_TIMEOUT_MS (10 s).
 
+// JWT_SECRET, TELEGRAM_API_HASH and platform app secrets from Vault KV when VAULT_ADDR is set (env the fallback).
+const vaultSecrets = await secretsFromVault(process.env).catch((err: Error) => {
+  process.stderr.write(`config error: ${err.message}\n`);
+  process.exit(1);
+});
+
 let config: Config;
 try {
-  config = loadConfig();
+  config = loadConfig(vaultSecrets.env);
 } catch (err) {
   if (err instanceof ConfigError) {
     process.stderr.write(`config error: ${err.message}\n`);
@@ -26,6 +33,9 @@ try {
   throw err;
 }
 
+// A person at a terminal reads lines, not JSON (LOG_FORMAT overrides either way).
+logger.format = logFormatFor(config.logFormat, process.stdout.isTTY === true);
+
 const app = await startApp(config).catch((err: Error) => {
   logger.error('start-up failed', { error: err.message });
   process.stderr.write(`start-up failed: ${err.message}\n`);
@@ -33,23 +43,15 @@ const app = await startApp(config).catch((err: Error) => {
 });
 
 logger.info('integration service started', { url: app.url, config: describeConfig(config) });
-
-if (config.embeddedDatabase && config.jwt.secret) {
-  // Dev convenience only in embedded mode: a local admin token (1 day) and a console link with it.
-  const token = mintToken({
-    secret: config.jwt.secret, sub: 'local-admin', scopes: ['admin'], ttlSeconds: 86_400,
-    ...(config.jwt.issuer ? { issuer: config.jwt.issuer } : {}), ...(config.jwt.audience ? { audience: config.jwt.audience } : {}),
-  });
-  process.stdout.write([
-    '',
-    `  Integration Service on ${app.url} (embedded mode: data in ${config.dataDir})`,
-    `  Console:  ${app.url}/#token=${token}`,
-    `  API docs: ${app.url}/docs`,
-    `  Token (local-admin, 24 h): ${token}`,
-    `  More tokens: npm run token -- --sub alice [--scope admin]`,
-    '',
-  ].join('\n') + '\n');
+if (vaultSecrets.loaded.length > 0) {
+  const { metrics } = await import('./observability/metrics.ts');
+  metrics.vaultSecretsLoaded.set(vaultSecrets.loaded.length);
+  logger.info('secrets read from Vault KV', { names: vaultSecrets.loaded, ignored: vaultSecrets.ignored });
 }
+
+// The admin token only when the service generated the secret and a terminal shows it (src/start-banner.ts).
+const banner = startBanner(config, app.url, process.stdout.isTTY === true);
+if (banner) process.stdout.write(banner);
 
 let stopping = false;
 const shutdown = (signal: string) => {

@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
@@ -47,18 +48,24 @@ test('defaults', () => {
   assert.equal(c.corsOrigins, []);
   assert.is(c.logLevel, 'info');
   assert.equal(c.telegram, { botApiUrl: 'https://api.telegram.org' });
-  assert.is(c.shards, 16);
+  assert.is(c.shards, 64);
+  assert.equal({ ...c.cluster, nodeId: undefined }, { nodeId: undefined, leaseTtlMs: 20_000, leaseDeadlineMs: 12_000, leaseRenewMs: 3000, disconnectDelayS: 20, pingMs: 6666, takeoverGraceMs: 13_000 });
+  assert.ok(c.cluster.nodeId.endsWith(`-${process.pid}`));
   assert.is(c.memoryBudgetMb, 50);
   assert.is(c.processMemoryLimitMb, Math.floor(getHeapStatistics().heap_size_limit / 1_048_576));
   assert.equal(c.restart, { max: 5, windowS: 60 });
   assert.is(c.breakerHalfOpenS, 30);
   assert.equal(c.backoff, { baseMs: 1000, capMs: 60_000 });
-  assert.equal(c.rateLimit, { connect: 10, send: 100, status: 1000 });
+  assert.equal(c.rateLimit, { connect: 10, send: 100, status: 1000, manage: 60, perAddress: 6000, trustedProxies: [] });
+  assert.equal(c.listener, { requestTimeoutMs: 30_000, maxConnections: 10_000, overloadLagMs: 1000 });
+  assert.is(c.publicUrl, undefined);
   assert.is(c.retentionDays, 30);
+  assert.equal(c.quotas, { connectionsPerOwner: 100, chatsPerConnection: 500, queuedMessagesPerOwner: 10_000, auditRowsPerOwner: 250_000 });
+  assert.is(c.messageQueueTtlHours, 72);
   assert.equal(c.pace, { chatPerS: 1, groupPerMin: 20, botPerS: 30 });
   assert.is(c.otelEndpoint, undefined);
   assert.is(c.shutdownTimeoutMs, 10_000);
-  assert.equal(c.jwt, { secret });
+  assert.equal(c.jwt, { secret, maxLifetimeSec: 86_400 });
 });
 
 test('values are parsed and typed', () => {
@@ -93,6 +100,28 @@ test('integers: range and syntax', () => {
   fails({ ...server, BACKOFF_BASE_MS: '5000', BACKOFF_CAP_MS: '1000' }, 'BACKOFF_CAP_MS must be at least BACKOFF_BASE_MS (5000), got "1000"');
 });
 
+test('quotas and the queue TTL: parsed, and refused out of range', () => {
+  const c = loadConfig({
+    ...server, QUOTA_CONNECTIONS_PER_OWNER: '5', QUOTA_CHATS_PER_CONNECTION: '50', QUOTA_QUEUED_MESSAGES_PER_OWNER: '200',
+    AUDIT_MAX_ROWS_PER_OWNER: '5000', MESSAGE_QUEUE_TTL_HOURS: '6',
+  });
+  assert.equal(c.quotas, { connectionsPerOwner: 5, chatsPerConnection: 50, queuedMessagesPerOwner: 200, auditRowsPerOwner: 5000 });
+  assert.is(c.messageQueueTtlHours, 6);
+  fails({ ...server, QUOTA_CONNECTIONS_PER_OWNER: '0' }, 'QUOTA_CONNECTIONS_PER_OWNER must be an integer 1..1000000, got "0"');
+  fails({ ...server, QUOTA_QUEUED_MESSAGES_PER_OWNER: '1e4' }, /^QUOTA_QUEUED_MESSAGES_PER_OWNER must be an integer/);
+  // An audit trail of a few hundred rows would be pruned to uselessness: 1000 is the floor.
+  fails({ ...server, AUDIT_MAX_ROWS_PER_OWNER: '999' }, 'AUDIT_MAX_ROWS_PER_OWNER must be an integer 1000..1000000000, got "999"');
+  fails({ ...server, MESSAGE_QUEUE_TTL_HOURS: '0' }, 'MESSAGE_QUEUE_TTL_HOURS must be an integer 1..8760, got "0"');
+});
+
+test('CONSENT_REQUIRED: off by default, true/false/1/0 in any case, anything else refused', () => {
+  assert.is(loadConfig(server).consentRequired, false);
+  for (const [raw, want] of [['true', true], ['TRUE', true], ['1', true], ['false', false], ['0', false], ['', false]] as const) {
+    assert.is(loadConfig({ ...server, CONSENT_REQUIRED: raw }).consentRequired, want, raw);
+  }
+  fails({ ...server, CONSENT_REQUIRED: 'yes' }, 'CONSENT_REQUIRED must be true or false, got "yes"');
+});
+
 test('URLs must parse and use the right scheme', () => {
   fails({ ...server, DATABASE_URL: 'mysql://x/y' }, 'DATABASE_URL must use postgres: or postgresql:, got "mysql:"');
   fails({ ...server, REDIS_URL: 'http://r:6379' }, 'REDIS_URL must use redis: or rediss:, got "http:"');
@@ -116,6 +145,22 @@ test('other formats: host:port, log level, pairs that go together', () => {
   fails({ ...server, VAULT_ADDR: 'https://v:8200' }, /^VAULT_TOKEN or VAULT_ROLE_ID \+ VAULT_SECRET_ID is required/);
   const v = loadConfig({ ...server, VAULT_ADDR: 'https://v:8200', VAULT_ROLE_ID: 'r', VAULT_SECRET_ID: 's', VAULT_TRANSIT_MOUNT: 'kms' }).vault;
   assert.equal(v, { addr: 'https://v:8200', roleId: 'r', secretId: 's', transitMount: 'kms', transitKey: 'integration-service' });
+});
+
+test('edge settings: JWT lifetime, public URL, per-address limit, trusted proxies, request deadline, connection cap', () => {
+  const c = loadConfig({
+    ...server, JWT_MAX_LIFETIME_S: '604800', PUBLIC_URL: 'https://api.example.com/', RATE_LIMIT_MANAGE: '30', RATE_LIMIT_IP: '0',
+    TRUSTED_PROXIES: '10.0.0.0/8, 192.0.2.1,fd00::/8', REQUEST_TIMEOUT_MS: '5000', MAX_CONNECTIONS: '0', OVERLOAD_LAG_MS: '0',
+  });
+  assert.is(c.jwt.maxLifetimeSec, 604_800);
+  assert.is(c.publicUrl, 'https://api.example.com');
+  assert.equal(c.rateLimit, { connect: 10, send: 100, status: 1000, manage: 30, perAddress: 0, trustedProxies: ['10.0.0.0/8', '192.0.2.1', 'fd00::/8'] });
+  assert.equal(c.listener, { requestTimeoutMs: 5000, maxConnections: 0, overloadLagMs: 0 });
+  fails({ ...server, OVERLOAD_LAG_MS: '-1' }, /OVERLOAD_LAG_MS must be an integer 0\.\.60000/);
+  fails({ ...server, TRUSTED_PROXIES: '10.0.0.0/33' }, 'TRUSTED_PROXIES must be a comma list of addresses or CIDR ranges like 10.0.0.0/8, got "10.0.0.0/33"');
+  fails({ ...server, TRUSTED_PROXIES: 'proxy.internal' }, /TRUSTED_PROXIES must be/);
+  fails({ ...server, PUBLIC_URL: 'ftp://x' }, /PUBLIC_URL must use http: or https:/);
+  fails({ ...server, JWT_MAX_LIFETIME_S: '0' }, /JWT_MAX_LIFETIME_S must be an integer 60\.\.31536000/);
 });
 
 test('files must exist', () => {
@@ -145,7 +190,7 @@ test('JWT_SECRET: required with a real database, checked for length', () => {
   const msg = fails({ ...server, JWT_SECRET: 'short-secret' }, 'JWT_SECRET must be at least 32 characters, got 12');
   assert.not.ok(msg.includes('short-secret'));
   const c = loadConfig({ DATABASE_URL: server.DATABASE_URL, JWT_JWKS_URL: 'https://idp/.well-known/jwks.json', JWT_ISSUER: 'idp', JWT_AUDIENCE: 'svc' });
-  assert.equal(c.jwt, { jwksUrl: 'https://idp/.well-known/jwks.json', issuer: 'idp', audience: 'svc' });
+  assert.equal(c.jwt, { jwksUrl: 'https://idp/.well-known/jwks.json', issuer: 'idp', audience: 'svc', maxLifetimeSec: 86_400 });
 });
 
 test('embedded mode generates a JWT secret once, mode 0600, and reuses it', () => {
@@ -165,6 +210,31 @@ test('embedded mode generates a JWT secret once, mode 0600, and reuses it', () =
   // An explicit secret wins and nothing is written.
   const other = tempDir();
   assert.is(loadConfig({ DATA_DIR: other, JWT_SECRET: secret }).jwt.secretFile, undefined);
+});
+
+test('embedded mode creates DATA_DIR 0700 and refuses a DATA_DIR or JWT secret file open to others', () => {
+  const parent = tempDir();
+  const dataDir = join(parent, 'data');
+  loadConfig({ DATA_DIR: dataDir });
+  assert.is(statSync(dataDir).mode & 0o777, 0o700, 'created owner-only');
+  const file = join(dataDir, 'jwt-secret');
+
+  // Any local user could mint an admin token with a readable secret (issue 12, finding 10).
+  chmodSync(file, 0o644);
+  fails({ DATA_DIR: dataDir }, `JWT secret file ${file} has mode 0644: it is readable by group/others, refusing to use it; run chmod 600 ${file}`);
+  chmodSync(file, 0o620);
+  fails({ DATA_DIR: dataDir }, /has mode 0620: it is accessible by group\/others, refusing to use it; run chmod 600 /);
+  chmodSync(file, 0o600);
+  assert.ok(loadConfig({ DATA_DIR: dataDir }).jwt.secret);
+
+  // A data dir made by an older version (0755, its files 0666): refused with the command that fixes it all.
+  chmodSync(dataDir, 0o755);
+  fails({ DATA_DIR: dataDir }, `DATA_DIR ${dataDir} has mode 0755: it is readable by group/others, refusing to use it; run chmod -R go-rwx ${dataDir}`);
+  execFileSync('chmod', ['-R', 'go-rwx', dataDir]);
+  assert.ok(loadConfig({ DATA_DIR: dataDir }).jwt.secret, 'the suggested command is enough');
+  // With JWT_SECRET set nothing is written by the config; the embedded database checks DATA_DIR itself.
+  chmodSync(dataDir, 0o755);
+  assert.is(loadConfig({ DATA_DIR: dataDir, JWT_SECRET: secret }).jwt.secretFile, undefined);
 });
 
 test('printing the config never shows secrets or URL passwords', () => {

@@ -37,4 +37,15 @@ test('onError sees each failure and can stop at once', async () => {
   assert.is((err as Error).message, 'no');
 });
 
+test('an attempt that never settles is failed after attemptTimeoutMs and the next one goes on', async () => {
+  const { clock } = fakeClock();
+  let n = 0;
+  const errors: string[] = [];
+  const v = await retryFor(30_000, () => (++n === 1 ? new Promise<string>(() => undefined) : Promise.resolve(`try ${n}`)), {
+    clock, attemptTimeoutMs: 50, onError: (e) => { errors.push((e as Error).name); },
+  });
+  assert.is(v, 'try 2');
+  assert.equal(errors, ['AttemptTimeout']);
+});
+
 test.run();

@@ -10,9 +10,7 @@
 // remove() searches from the head. length/push/shift/remove behave as before.
 // Idempotent; fails the install when postgres is not 3.4.9 or a file is neither the known original nor
 // the patched text, so an upgrade forces a look at whether upstream fixed it (3.4.9 is the newest today).
-import { readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { patchPackage, runIfMain } from './runner.mjs';
 
 export const version = '3.4.9';
 export const files = ['src/queue.js', 'cjs/src/queue.js', 'cf/src/queue.js'];
@@ -72,32 +70,14 @@ const header = (file) => (file.startsWith('cjs/') ? 'module.exports = Queue\n' :
 export const original = (file) => header(file) + originalBody;
 export const patched = (file) => header(file) + patchedBody;
 
-export function patch(pkgDir, { check = false } = {}) {
-  const pkg = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8'));
-  if (pkg.version !== version) {
-    throw new Error(`postgres-queue patch: node_modules/postgres is ${pkg.version}, the patch is for ${version}; ` +
-      'check whether upstream fixed Queue (shift compaction, remove from index) and update or drop ops/patches/postgres-queue.mjs');
-  }
-  const changed = [];
-  for (const file of files) {
-    const path = join(pkgDir, file);
-    const text = readFileSync(path, 'utf8');
-    if (text === patched(file)) continue;
+export const patch = (pkgDir, opts) => patchPackage(pkgDir, {
+  name: 'postgres-queue', version, files,
+  upgradeHint: 'check whether upstream fixed Queue (shift compaction, remove from index)',
+  apply(file, text, path) {
+    if (text === patched(file)) return text;
     if (text !== original(file)) throw new Error(`postgres-queue patch: ${path} is neither the known 3.4.9 original nor the patched text`);
-    if (check) throw new Error(`postgres-queue patch: ${path} is not patched (run: node ops/patches/postgres-queue.mjs)`);
-    writeFileSync(path, patched(file));
-    changed.push(file);
-  }
-  return changed;
-}
+    return patched(file);
+  },
+}, opts);
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const pkgDir = join(dirname(fileURLToPath(import.meta.url)), '../../node_modules/postgres');
-  try {
-    const changed = patch(pkgDir, { check: process.argv.includes('--check') });
-    console.log(`postgres-queue patch: ${changed.length ? `patched ${changed.join(', ')}` : 'already patched'} (postgres ${version})`);
-  } catch (err) {
-    console.error(err instanceof Error ? err.message : err);
-    process.exit(1);
-  }
-}
+runIfMain(import.meta.url, 'postgres-queue', version, patch);

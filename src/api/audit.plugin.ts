@@ -1,7 +1,7 @@
 import type { Plugin } from '@hapi/hapi';
 import type postgres from 'postgres';
 import { listAudit, toAuditView, type AuditRow } from '../store/audit.ts';
-import type { ConnectionService } from '../supervisor/types.ts';
+import type { ConnectionService } from '../connections/types.ts';
 import { adminAuditPage, adminAuditQuery, auditCursor, auditPage, auditQuery, callerIn, documented } from './schemas.ts';
 import { authStrategy } from './server.ts';
 

@@ -1,37 +1,26 @@
 import type { Plugin } from '@hapi/hapi';
-import { isValidPhoneNumber, parsePhoneNumber } from 'libphonenumber-js/max';
 import type postgres from 'postgres';
 import QRCode from 'qrcode';
+import type { ConnectionService, CreateConnection } from '../connections/types.ts';
 import { AppError } from '../errors.ts';
+import type { Platforms } from '../platforms/registry.ts';
 import { createdAtText, type ListFilter } from '../store/connections.ts';
-import type { ConnectionService, CreateConnection } from '../supervisor/types.ts';
 import {
-  callerIn, codeSchema, connectionCursor, connectionPage, connectionSchema, createConnectionSchema, documented, idParams,
-  listConnectionsQuery, noBody, notFoundOnBadParams, passwordSchema, qrSchema,
+  callerIn, codeSchema, connectionCursor, connectionPage, connectionSchema, documented, idParams,
+  listConnectionsQuery, noBody, notFoundOnBadParams, passwordSchema, qrSchema, recoveryCodeSchema, recoverySchema, withPlatformErrors,
 } from './schemas.ts';
 import { authStrategy } from './server.ts';
 
-export interface ConnectionsPluginOptions { sql: postgres.Sql; connections: ConnectionService }
+export interface ConnectionsPluginOptions { sql: postgres.Sql; connections: ConnectionService; platforms: Platforms }
 
-interface CreateBody { platform: 'telegram'; kind: 'user' | 'bot'; method?: 'phone' | 'qr'; phone?: string; token?: string }
 interface IdParams { id: string }
-interface ListQuery { status?: ListFilter['status']; platform?: string; kind?: 'user' | 'bot'; limit: number; cursor?: string }
+interface ListQuery { status?: ListFilter['status']; platform?: string; kind?: string; limit: number; cursor?: string }
 
 const internals = {
   connect: { rateLimit: { group: 'connect' as const } },
-
-  toCreate(body: CreateBody): CreateConnection {
-    if (body.kind === 'bot') return { platform: 'telegram', kind: 'bot', token: body.token! };
-    if (body.method === 'qr') return { platform: 'telegram', kind: 'user', method: 'qr' };
-    // The max metadata knows which ranges are assigned; the default one only checks the length.
-    const phone = body.phone!;
-    if (!isValidPhoneNumber(phone)) {
-      throw new AppError('TG_PHONE_INVALID', 'phone is not a valid number in international format (+ and country code)', {
-        details: [{ path: 'phone', message: 'not a valid phone number', type: 'phone.invalid' }],
-      });
-    }
-    return { platform: 'telegram', kind: 'user', method: 'phone', phone: parsePhoneNumber(phone).number };
-  },
+  // Acting on the caller's behalf needs their consent to processing (consents.plugin.ts).
+  onBehalf: { rateLimit: { group: 'connect' as const }, consent: 'processing' as const },
+  manage: { rateLimit: { group: 'manage' as const } },
 
   // Weighs the three answers the QR route can give by the Accept header's q-values; anything else
   // (missing header, */*, text/html) gets JSON.
@@ -55,27 +44,35 @@ const internals = {
 export const connectionsPlugin: Plugin<ConnectionsPluginOptions> = {
   name: 'integration-connections',
   dependencies: ['integration-auth', 'integration-rate-limit'],
-  register(server, { sql, connections }) {
+  register(server, { sql, connections, platforms }) {
     const tags = ['api', 'connections'];
     const byId = { params: idParams, ...notFoundOnBadParams };
+    const errors = withPlatformErrors(platforms);
 
-    server.route<{ Payload: CreateBody }>({
+    server.route<{ Payload: CreateConnection }>({
       method: 'POST', path: '/v1/connections',
       options: {
         tags, auth: authStrategy,
-        description: 'Connect an account: phone login, QR login or a bot token',
-        notes: 'A user connection starts `connecting` and moves to `awaiting-code` (phone) or `awaiting-qr` (QR). '
-          + 'A bot token is checked with getMe first: 201 `active`, or 422 and nothing is stored. Rate group `connect` (10/min).',
-        validate: { payload: createConnectionSchema },
+        description: 'Connect an account: phone login, QR login, a bot token, …',
+        notes: `Platforms: ${platforms.names.join(', ')}; the body is the platform's (\`platform\` defaults to ${platforms.names[0]}). `
+          + 'A Telegram user connection starts `connecting` and moves to `awaiting-code` (phone) or `awaiting-qr` (QR). '
+          + 'A bot token is checked with getMe first: 201 `active`, or 422 and nothing is stored. Rate group `connect` (10/min). '
+          + 'A caller holds at most QUOTA_CONNECTIONS_PER_OWNER (default 100) connections, whatever their status: one more is '
+          + '403 QUOTA_EXCEEDED and nothing is stored; delete one to make room.',
+        validate: { payload: platforms.createSchema() },
         ...documented(
           { 201: { schema: connectionSchema, description: 'Created' } },
-          { 400: 'VALIDATION_ERROR; TG_PHONE_INVALID', 409: 'INVALID_STATE: this bot is already connected', 422: 'TG_BOT_TOKEN_INVALID; TG_PHONE_BANNED', 503: 'TG_UNAVAILABLE; DEPENDENCY_UNAVAILABLE; MEMORY_BUDGET_EXCEEDED' },
-          internals.connect,
+          errors('create', {
+            400: 'VALIDATION_ERROR',
+            403: 'QUOTA_EXCEEDED: the caller has its quota of connections; CONSENT_REQUIRED: no consent to processing (see PUT /v1/me/consents/{purpose})',
+            409: 'INVALID_STATE: this account is already connected', 503: 'DEPENDENCY_UNAVAILABLE; MEMORY_BUDGET_EXCEEDED',
+          }),
+          internals.onBehalf,
         ),
       },
       handler: async (request, h) => {
         const { sub } = callerIn(request);
-        const created = await connections.create(sub, internals.toCreate(request.payload));
+        const created = await connections.create(sub, request.payload);
         return h.response(created).code(201).header('location', `/v1/connections/${created.id}`);
       },
     });
@@ -85,7 +82,7 @@ export const connectionsPlugin: Plugin<ConnectionsPluginOptions> = {
       options: {
         tags, auth: authStrategy, description: 'List own connections',
         notes: 'Newest last; `nextCursor` is present while more pages follow.',
-        validate: { query: listConnectionsQuery },
+        validate: { query: listConnectionsQuery(platforms) },
         ...documented({ 200: { schema: connectionPage, description: 'A page of connections' } }, { 400: 'VALIDATION_ERROR (also a cursor that is not ours)' }),
       },
       handler: async (request) => {
@@ -123,10 +120,61 @@ export const connectionsPlugin: Plugin<ConnectionsPluginOptions> = {
         notes: 'Answers `active`, or `awaiting-2fa` when the account has a password. Rate group `connect`.',
         validate: { ...byId, payload: codeSchema },
         ...documented({ 200: { schema: connectionSchema, description: 'Logged in, or awaiting the 2FA password' } },
-          { 400: 'VALIDATION_ERROR', 404: 'NOT_FOUND', 409: 'INVALID_STATE: not awaiting a code', 422: 'TG_CODE_INVALID; TG_CODE_EXPIRED', 503: 'TG_UNAVAILABLE' },
+          errors('code', { 400: 'VALIDATION_ERROR', 404: 'NOT_FOUND', 409: 'INVALID_STATE: not awaiting a code' }),
           internals.connect),
       },
       handler: (request) => connections.submitCode(callerIn(request).sub, request.params.id, request.payload.code),
+    });
+
+    server.route<{ Params: IdParams }>({
+      method: 'POST', path: '/v1/connections/{id}/code/resend',
+      options: {
+        tags, auth: authStrategy, description: 'Send the login code again, the next way Telegram offers',
+        notes: 'auth.resendCode: answers the connection, still `awaiting-code`, with the new `login.codeType` (e.g. app → sms → call). '
+          + 'The code sent before keeps working until the new one arrives. No body. Rate group `connect`.',
+        validate: { ...byId, payload: noBody },
+        ...documented({ 200: { schema: connectionSchema, description: 'Sent again; login.codeType says how' } },
+          errors('code.resend', { 400: 'VALIDATION_ERROR', 404: 'NOT_FOUND', 409: 'INVALID_STATE: not awaiting a code' }),
+          internals.connect),
+      },
+      handler: (request) => {
+        if (!connections.resendCode) throw new AppError('NOT_FOUND', 'Not found');
+        return connections.resendCode(callerIn(request).sub, request.params.id);
+      },
+    });
+
+    server.route<{ Params: IdParams }>({
+      method: 'POST', path: '/v1/connections/{id}/password/recovery',
+      options: {
+        tags, auth: authStrategy, description: 'Forgotten 2FA password: e-mail a recovery code',
+        notes: 'auth.requestPasswordRecovery while `awaiting-2fa`: Telegram e-mails a code to the account\'s recovery address and '
+          + 'answers its pattern. Then POST …/password/recovery/code. No body. Rate group `connect`.',
+        validate: { ...byId, payload: noBody },
+        ...documented({ 200: { schema: recoverySchema, description: 'Code e-mailed' } },
+          errors('password.recovery', { 400: 'VALIDATION_ERROR', 404: 'NOT_FOUND', 409: 'INVALID_STATE: not awaiting the 2FA password' }),
+          internals.connect),
+      },
+      handler: (request) => {
+        if (!connections.requestPasswordRecovery) throw new AppError('NOT_FOUND', 'Not found');
+        return connections.requestPasswordRecovery(callerIn(request).sub, request.params.id);
+      },
+    });
+
+    server.route<{ Params: IdParams; Payload: { code: string; newPassword?: string } }>({
+      method: 'POST', path: '/v1/connections/{id}/password/recovery/code',
+      options: {
+        tags, auth: authStrategy, description: 'Sign in with the e-mailed recovery code',
+        notes: 'auth.recoverPassword: answers `active`. Without `newPassword` Telegram removes the 2FA password; with it, it is '
+          + 'the new one (used once, never stored). Rate group `connect`.',
+        validate: { ...byId, payload: recoveryCodeSchema },
+        ...documented({ 200: { schema: connectionSchema, description: 'Logged in' } },
+          errors('password.recovery', { 400: 'VALIDATION_ERROR', 404: 'NOT_FOUND', 409: 'INVALID_STATE: not awaiting the 2FA password' }),
+          internals.connect),
+      },
+      handler: (request) => {
+        if (!connections.recoverPassword) throw new AppError('NOT_FOUND', 'Not found');
+        return connections.recoverPassword(callerIn(request).sub, request.params.id, request.payload.code, request.payload.newPassword);
+      },
     });
 
     server.route<{ Params: IdParams; Payload: { password: string } }>({
@@ -135,7 +183,7 @@ export const connectionsPlugin: Plugin<ConnectionsPluginOptions> = {
         tags, auth: authStrategy, description: 'Submit the 2FA password', notes: 'Rate group `connect`.',
         validate: { ...byId, payload: passwordSchema },
         ...documented({ 200: { schema: connectionSchema, description: 'Logged in' } },
-          { 400: 'VALIDATION_ERROR', 404: 'NOT_FOUND', 409: 'INVALID_STATE: not awaiting the password', 422: 'TG_PASSWORD_INVALID', 503: 'TG_UNAVAILABLE' },
+          errors('password', { 400: 'VALIDATION_ERROR', 404: 'NOT_FOUND', 409: 'INVALID_STATE: not awaiting the password' }),
           internals.connect),
       },
       handler: (request) => connections.submitPassword(callerIn(request).sub, request.params.id, request.payload.password),
@@ -175,12 +223,13 @@ export const connectionsPlugin: Plugin<ConnectionsPluginOptions> = {
       method: 'POST', path: '/v1/connections/{id}/reconnect',
       options: {
         tags, auth: authStrategy, description: 'Reconnect now',
-        notes: 'Leaves `error` and resets the breaker; the connection then moves on by itself (202). Rate group `connect`.',
+        notes: 'Leaves `error` or `stopped` and resets the breaker; the connection then moves on by itself (202). Rate group `connect`. '
+          + 'Needs the consent to processing like creating a connection (403 CONSENT_REQUIRED).',
         // No body is expected; `{}` is tolerated so clients that always send JSON are not refused.
         validate: { ...byId, payload: noBody },
         ...documented({ 202: { schema: connectionSchema, description: 'Accepted' } },
-          { 400: 'VALIDATION_ERROR', 404: 'NOT_FOUND', 409: 'INVALID_STATE', 503: 'CIRCUIT_OPEN; MEMORY_BUDGET_EXCEEDED' },
-          internals.connect),
+          { 400: 'VALIDATION_ERROR', 403: 'CONSENT_REQUIRED: no consent to processing', 404: 'NOT_FOUND', 409: 'INVALID_STATE', 503: 'CIRCUIT_OPEN; MEMORY_BUDGET_EXCEEDED' },
+          internals.onBehalf),
       },
       handler: async (request, h) => h.response(await connections.reconnect(callerIn(request).sub, request.params.id)).code(202),
     });
@@ -191,7 +240,7 @@ export const connectionsPlugin: Plugin<ConnectionsPluginOptions> = {
         tags, auth: authStrategy, description: 'Delete a connection',
         notes: 'Logs the session out at the platform, stops the actor, deletes its secrets, chats and messages.',
         validate: byId,
-        ...documented({ 204: { description: 'Deleted' } }, { 404: 'NOT_FOUND', 503: 'TG_UNAVAILABLE' }),
+        ...documented({ 204: { description: 'Deleted' } }, errors('delete', { 404: 'NOT_FOUND' }), internals.manage),
       },
       handler: async (request, h) => {
         await connections.remove(callerIn(request).sub, request.params.id);

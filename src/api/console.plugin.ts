@@ -15,9 +15,11 @@ export const defaultConsoleRoot = fileURLToPath(new URL('../console/dist', impor
 
 // The console is our own code only: no inline script or style, no third-party origin, no framing,
 // no forms posting anywhere (they are handled by script). blob:/data: images carry the QR code.
+// connect-src 'self' covers the live-events socket: CSP Level 3 matches ws:/wss: of the page's own
+// host and port to 'self' (a bare `ws:` would allow sockets to any host).
 export const consoleContentSecurityPolicy = [
   "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data: blob:",
-  "connect-src 'self' ws: wss:", "font-src 'none'", "object-src 'none'", "frame-ancestors 'none'",
+  "connect-src 'self'", "font-src 'none'", "object-src 'none'", "frame-ancestors 'none'",
   "base-uri 'none'", "form-action 'none'",
 ].join('; ');
 

@@ -1,18 +1,19 @@
 import Boom from '@hapi/boom';
 import type { Plugin } from '@hapi/hapi';
 import Joi, { type ValidationErrorItem } from 'joi';
-import { errorCodes, isAppError, type ErrorCode, type ErrorDetail } from '../errors.ts';
+import { isAppError, knownErrorCodes, type ErrorCode, type ErrorDetail } from '../errors.ts';
 import { logger } from '../observability/logger.ts';
-import { redactText } from '../observability/redact.ts';
+import { redactName, redactText } from '../observability/redact.ts';
 
 /** The body of every failure (API.md, Conventions). */
 export interface ErrorEnvelope {
   error: { code: ErrorCode; message: string; retryAfter?: number; details?: ErrorDetail[] };
 }
 
-const errorSchema = Joi.object({
+// Built when the first route asks for it: by then the platforms have registered their codes.
+const errorSchema = () => Joi.object({
   error: Joi.object({
-    code: Joi.string().valid(...Object.keys(errorCodes)).required().example('VALIDATION_ERROR').label('ErrorCode'),
+    code: Joi.string().valid(...knownErrorCodes()).required().example('VALIDATION_ERROR').label('ErrorCode'),
     message: Joi.string().required().example('request validation failed'),
     retryAfter: Joi.number().integer().min(0).description('seconds; also sent as Retry-After').example(17),
     details: Joi.array().items(Joi.object({ path: Joi.string(), message: Joi.string(), type: Joi.string() }).label('ErrorDetail')),
@@ -24,8 +25,10 @@ const errorSchema = Joi.object({
  * `response: { status: { 201: Connection, ...errorResponses(400, 404, 409) } }`. Errors are
  * answered by onPreResponse and never validated against these.
  */
-export const errorResponses = (...statuses: number[]): Record<number, Joi.ObjectSchema> =>
-  Object.fromEntries(statuses.map((s) => [s, errorSchema]));
+export const errorResponses = (...statuses: number[]): Record<number, Joi.ObjectSchema> => {
+  const schema = errorSchema();
+  return Object.fromEntries(statuses.map((s) => [s, schema]));
+};
 
 interface Mapped { status: number; body: ErrorEnvelope; headers: Record<string, string>; internal: boolean }
 
@@ -36,6 +39,7 @@ const byStatus: Record<number, [ErrorCode, string]> = {
   403: ['FORBIDDEN', 'insufficient scope'],
   404: ['NOT_FOUND', 'not found'],
   405: ['NOT_FOUND', 'not found'],
+  408: ['REQUEST_TIMEOUT', 'the request did not arrive in time; send it again'],
   409: ['INVALID_STATE', 'conflict'],
   413: ['PAYLOAD_TOO_LARGE', 'request body is larger than 1 MiB'],
   415: ['UNSUPPORTED_MEDIA_TYPE', 'unsupported content type: send application/json'],
@@ -53,12 +57,24 @@ const envelope = (code: ErrorCode, message: string, extra: { retryAfter?: number
 });
 
 // Joi repeats the offending value in pattern messages ('"token" with value "123:abc" fails to match…'):
-// that value may be a secret or a phone number, so those messages are rewritten without it.
-const detailOf = (item: ValidationErrorItem, source?: string): ErrorDetail => ({
-  path: [source === 'payload' ? undefined : source, ...item.path].filter((p) => p !== undefined && p !== '').join('.'),
-  message: item.type.startsWith('string.pattern') ? `"${item.context?.label ?? item.path.join('.')}" has an invalid format` : redactText(item.message),
-  type: item.type,
-});
+// that value may be a secret or a phone number, so those messages are rewritten without it. Key names
+// are the caller's too: a body key of 1 MiB came back whole in `path` and `message`, so each name is
+// redacted and cut at 64 characters, and an answer lists at most 20 problems.
+const maxKeyName = 64;
+const maxDetails = 20;
+const keyName = (key: unknown): string => redactName(String(key), maxKeyName);
+
+const detailOf = (item: ValidationErrorItem, source?: string): ErrorDetail => {
+  const label = String(item.context?.label ?? item.path.join('.'));
+  const message = item.type.startsWith('string.pattern') ? `"${keyName(label)}" has an invalid format`
+    // Joi quotes the label in every message; a long one is swapped for its short form before redaction.
+    : redactText(label.length > maxKeyName ? item.message.split(label).join(keyName(label)) : item.message);
+  return {
+    path: [source === 'payload' ? undefined : source, ...item.path.map(keyName)].filter((p) => p !== undefined && p !== '').join('.'),
+    message,
+    type: item.type,
+  };
+};
 
 const unauthorized = (err: Boom.Boom, presented: boolean): Mapped => {
   // @hapi/jwt says why (bad signature, wrong issuer…); clients learn only "expired" or "invalid".
@@ -94,7 +110,7 @@ function mapError(err: unknown, request?: { headers: Record<string, unknown> }):
   const joi = (err as unknown as { details?: ValidationErrorItem[] }).details;
   if (status === 400 && Array.isArray(joi)) {
     const src = (err.output.payload as { validation?: { source?: string } }).validation?.source;
-    return { status, body: envelope('VALIDATION_ERROR', 'request validation failed', { details: joi.map((d) => detailOf(d, src)) }), headers: {}, internal: false };
+    return { status, body: envelope('VALIDATION_ERROR', 'request validation failed', { details: joi.slice(0, maxDetails).map((d) => detailOf(d, src)) }), headers: {}, internal: false };
   }
   if (status === 400 && /JSON/.test(err.message)) {
     return { status, body: envelope('VALIDATION_ERROR', 'request body is not valid JSON'), headers: {}, internal: false };

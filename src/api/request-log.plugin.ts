@@ -3,14 +3,20 @@ import Boom from '@hapi/boom';
 import type { Plugin, Request, ResponseObject } from '@hapi/hapi';
 import type { Logger } from 'winston';
 import { metrics } from '../observability/metrics.ts';
+import { memorySubjects, type LogSubjects } from '../observability/subjects.ts';
 
 declare module '@hapi/hapi' {
   interface RequestApplicationState {
     /** Accepted from `X-Request-Id` or generated; echoed in the answer and put in every log line. */
     requestId: string;
-    /** Logger whose every line carries `http.request.id`; use it inside handlers. */
+    /** Logger whose every line carries `http.request.id` (and `user.hash` once authenticated); use it inside handlers. */
     log: Logger;
     startedAt: bigint;
+    /** The caller's log pseudonym (src/observability/subjects.ts), set after authentication. */
+    subject?: string;
+  }
+  interface PluginProperties {
+    'integration-request-log': { subjects: LogSubjects };
   }
   interface PluginSpecificConfiguration {
     /** `{ level: 'debug' }` keeps probes and scrapes (every 10-15 s) out of the info stream. */
@@ -18,7 +24,11 @@ declare module '@hapi/hapi' {
   }
 }
 
-export interface RequestLogOptions { logger: Logger }
+export interface RequestLogOptions {
+  logger: Logger;
+  /** Log pseudonyms of callers; without it, hashes kept in memory (they change at every start). */
+  subjects?: LogSubjects;
+}
 
 // Letters, digits and `._:-`, at most 128: room for UUIDs and W3C trace ids, nothing a log parser or
 // header splitter could trip on.
@@ -33,13 +43,28 @@ export function setHeader(response: Request['response'], name: string, value: st
 
 export const requestLogPlugin: Plugin<RequestLogOptions> = {
   name: 'integration-request-log',
-  register(server, { logger }) {
+  register(server, { logger, subjects = memorySubjects() }) {
+    server.expose('subjects', subjects);
+
     server.ext('onRequest', (request, h) => {
       const given = request.headers['x-request-id'];
       const id = typeof given === 'string' && saneRequestId.test(given) ? given : randomUUID();
       request.app.requestId = id;
       request.app.startedAt = process.hrtime.bigint();
       request.app.log = logger.child({ http: { request: { id } } });
+      return h.continue;
+    });
+
+    // Lines name the caller by pseudonym only (never the sub). When the salt cannot be read (the
+    // database is down) the lines name nobody rather than failing the request over a log field.
+    server.ext('onPostAuth', async (request, h) => {
+      const sub = request.auth.credentials?.user?.sub;
+      if (typeof sub !== 'string') return h.continue;
+      const subject = await subjects.hashOf(sub).catch(() => undefined);
+      if (subject) {
+        request.app.subject = subject;
+        request.app.log = request.app.log.child({ user: { hash: subject } });
+      }
       return h.continue;
     });
 
@@ -62,7 +87,7 @@ export const requestLogPlugin: Plugin<RequestLogOptions> = {
         route,
         event: { duration: Number(durationNs) },
         durationMs: Math.round(Number(durationNs) / 1e4) / 100,
-        user: request.auth.credentials?.user?.sub ? { id: request.auth.credentials.user.sub } : undefined,
+        user: request.app.subject ? { hash: request.app.subject } : undefined,
         client: { address: request.info.remoteAddress },
       });
     });

@@ -22,7 +22,7 @@ function toKey(jwk: JsonWebKey & { kid?: string; alg?: string; use?: string }): 
   if (jwk.use !== undefined && jwk.use !== 'sig') return undefined;
   const algorithms = jwk.alg ? [jwk.alg]
     : jwk.kty === 'RSA' ? ['RS256', 'RS384', 'RS512']
-    : jwk.kty === 'EC' && jwk.crv ? [curveAlg[jwk.crv] ?? ''] : [];
+      : jwk.kty === 'EC' && jwk.crv ? [curveAlg[jwk.crv] ?? ''] : [];
   const usable = algorithms.filter((a) => allowed.has(a));
   if (usable.length === 0) return undefined;
   try {

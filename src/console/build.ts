@@ -3,7 +3,8 @@
 //   npx tsx src/console/build.ts             always build
 //   npx tsx src/console/build.ts --if-stale  only when dist is missing or older than a source (prestart/pretest)
 import { build } from 'esbuild';
-import { copyFile, mkdir, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { readdirSync, statSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { join } from 'node:path';
@@ -14,8 +15,21 @@ export const defaultConsoleDir = join(here, 'dist');
 export interface BuildOptions { outdir?: string; minify?: boolean }
 
 export const buildConsole = async ({ outdir = defaultConsoleDir, minify = true }: BuildOptions = {}): Promise<string> => {
-  await rm(outdir, { recursive: true, force: true });
+  // Built beside outdir, then each file renamed into place (atomic per file): a console being served
+  // while another process rebuilds it (browser tests run two files at a time) never sees a missing or
+  // half-written file; emptying outdir first failed every test of the file that was loading the page.
   await mkdir(outdir, { recursive: true });
+  const stage = await mkdtemp(`${outdir}.build-`);
+  try {
+    await buildInto(stage, minify);
+    for (const f of await readdir(stage)) await rename(join(stage, f), join(outdir, f));
+  } finally {
+    await rm(stage, { recursive: true, force: true });
+  }
+  return outdir;
+};
+
+const buildInto = async (outdir: string, minify: boolean): Promise<void> => {
   await build({
     entryPoints: [join(here, 'app', 'main.ts')],
     outfile: join(outdir, 'app.js'),
@@ -30,8 +44,9 @@ export const buildConsole = async ({ outdir = defaultConsoleDir, minify = true }
     logLevel: 'warning',
   });
   await copyFile(join(here, 'index.html'), join(outdir, 'index.html'));
-  await copyFile(join(here, 'styles.css'), join(outdir, 'styles.css'));
-  return outdir;
+  // One stylesheet: ours, then uPlot's (its legend and cursor rules), served from this origin (CSP style-src 'self').
+  const uplotCss = await readFile(createRequire(import.meta.url).resolve('uplot/dist/uPlot.min.css'), 'utf8');
+  await writeFile(join(outdir, 'styles.css'), `${await readFile(join(here, 'styles.css'), 'utf8')}\n/* uPlot 1.6.32 */\n${uplotCss}\n`);
 };
 
 // The newest source against the oldest output: a console edited since the last build is rebuilt,

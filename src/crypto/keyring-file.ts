@@ -7,7 +7,8 @@ import { constants } from 'node:fs';
 import { link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { KeyringError } from './keyring.ts';
+import { notPrivate } from '../private-path.ts';
+import { KeyringError } from './port.ts';
 
 export interface KeyVersionRecord {
   version: number;
@@ -43,11 +44,8 @@ export async function readKeyringFile(path: string): Promise<KeyringFileData | n
 }
 
 export async function assertPrivate(path: string): Promise<void> {
-  const st = await stat(path);
-  if ((st.mode & 0o077) !== 0) {
-    const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
-    throw new KeyringError('config', `keyring file ${path} has mode ${mode}: it is readable by group/others, refusing to use it; run chmod 600 ${path}`);
-  }
+  const refused = notPrivate(path, 'keyring file');
+  if (refused) throw new KeyringError('config', refused);
 }
 
 // Writes `data` as a new file unless one exists already; returns whichever content won.
@@ -133,7 +131,7 @@ function parse(path: string, text: string): KeyringFileData {
   const ok = d && d.format === 1 && Array.isArray(d.versions) && d.versions.length > 0 &&
     d.versions.every((v) => Number.isInteger(v?.version) && v.version > 0 && typeof v.key === 'string' &&
       typeof v.createdAt === 'string' && !Number.isNaN(Date.parse(v.createdAt))) &&
-    (d.master === undefined || typeof d.master === 'string');
+      (d.master === undefined || typeof d.master === 'string');
   if (!ok) throw new KeyringError('config', `keyring file ${path} is not a keyring file (format 1 with versions)`);
   return d as KeyringFileData;
 }

@@ -1,52 +1,11 @@
-// The keyring port: secrets at rest (session strings, bot tokens, 2FA hints) go through it, and only its
-// ciphertexts reach Postgres. Ciphertexts are self-describing strings that carry the key version
-// ("local:v3:…", "vault:v2:…"), so old rows keep decrypting after a rotation and a rewrap job can find them.
-import { AppError } from '../errors.ts';
+// Opens the keyring the configuration names: Vault transit, or the local versioned keyring. The
+// port itself (the interface, its errors, the ciphertext format) is in port.ts, which the adapters
+// implement; this module only chooses one.
+import type postgres from 'postgres';
+import { metrics } from '../observability/metrics.ts';
+import { isKeyringError, type Keyring } from './port.ts';
 
-export interface Keyring {
-  // `context` is associated data (see secretContext): a ciphertext moved to another row does not decrypt.
-  encrypt(plaintext: string, context?: string): Promise<string>;
-  decrypt(ciphertext: string, context?: string): Promise<string>;
-  // Creates a new key version on demand and returns it; new encryptions use it from now on.
-  rotate(): Promise<number>;
-  // Creates a new version only when the newest is older than the rotation period (7 days by default).
-  // Returns the newest version when it changed (made by this call, or by another process and learned now:
-  // either way a rewrap is due), else null. Vault rotates by itself (auto_rotate_period): there it only looks.
-  rotateIfDue(now?: Date): Promise<number | null>;
-  // Re-encrypts under the newest version without the plaintext leaving the keyring's API.
-  rewrap(ciphertext: string, context?: string): Promise<string>;
-  // True when the ciphertext was made with a version older than the newest one this keyring knows.
-  needsRewrap(ciphertext: string): boolean;
-  ping(): Promise<void>;
-  close(): Promise<void>;
-}
-
-export type KeyringFailure = 'config' | 'malformed' | 'unknown-version' | 'authentication';
-
-// Failures of our own data or configuration (not of a dependency): never retryable, and the message names
-// the cause without any plaintext, key or token in it.
-export class KeyringError extends AppError {
-  readonly reason: KeyringFailure;
-  constructor(reason: KeyringFailure, message: string) {
-    super('INTERNAL', message);
-    this.name = 'KeyringError';
-    this.reason = reason;
-  }
-  override get retryable(): boolean {
-    return false;
-  }
-}
-
-export const isKeyringError = (err: unknown): err is KeyringError => err instanceof KeyringError;
-
-// The one spelling of a secret's associated data, shared by the store (writes) and the rewrap job (reads).
-export const secretContext = (connectionId: string, name: string): string => `connection:${connectionId}:${name}`;
-
-// The version inside a ciphertext of either adapter, or null when it is not one of ours.
-export function ciphertextVersion(ciphertext: string): { scheme: 'local' | 'vault'; version: number } | null {
-  const m = /^(local|vault):v(\d{1,9}):/.exec(ciphertext);
-  return m ? { scheme: m[1] as 'local' | 'vault', version: Number(m[2]) } : null;
-}
+export * from './port.ts';
 
 export interface KeyringOptions {
   // Vault transit is used when vaultAddr is set; otherwise the local keyring.
@@ -58,11 +17,14 @@ export interface KeyringOptions {
   vaultTransitMount?: string; // default "transit"
   vaultKeyName?: string; // default "integration-service"
   // Local keyring: master key (KEYRING_KEY: base64 of 32 bytes, or the raw 32 bytes) and/or the keyring file.
-  // With a file the keyring is file-backed (the key, when given, wraps the data keys); with only a key it is
-  // HKDF-derived. There is deliberately no automatic fallback from file to derived when the file cannot be
+  // With `sql` the versions live in the database (the daemon); without it, with a file the keyring is
+  // file-backed (the key, when given, wraps the data keys), and with only a key it is HKDF-derived. There is deliberately no automatic fallback from file to derived when the file cannot be
   // written: both number their versions from 1, so switching modes would orphan every stored ciphertext.
   keyringKey?: string | Buffer;
   keyringFile?: string;
+  // The daemon's database: with it the local keyring keeps its versions there (shared by every node, each
+  // wrapped by KEYRING_KEY) and the file is only read, for its master key and for a one-time import.
+  sql?: postgres.Sql;
   rotateDays?: number; // default 7
   now?: () => number; // injected clock (ms since epoch)
 }
@@ -70,6 +32,25 @@ export interface KeyringOptions {
 // Picks the adapter from configuration. The adapters are imported lazily so that a local deployment never
 // loads node-vault (and axios) at all.
 export async function openKeyring(opts: KeyringOptions): Promise<Keyring> {
+  return counted(await openAdapter(opts));
+}
+
+// Every failed operation is counted (integration_keyring_errors_total): the KeyringFailures alert
+// (ops/prometheus/alerts.yml) pages on them, since a keyring that cannot decrypt stops every session.
+const countedOps = ['encrypt', 'decrypt', 'rotate', 'rotateIfDue', 'rewrap', 'ping'] as const;
+function counted(ring: Keyring): Keyring {
+  const wrapped = Object.create(ring) as Keyring;
+  for (const op of countedOps) {
+    const call = ring[op] as (...args: unknown[]) => Promise<unknown>;
+    (wrapped as unknown as Record<string, unknown>)[op] = (...args: unknown[]) => call.apply(ring, args).catch((err: unknown) => {
+      metrics.keyringErrors.inc({ op, reason: isKeyringError(err) ? err.reason : 'unavailable' });
+      throw err;
+    });
+  }
+  return wrapped;
+}
+
+async function openAdapter(opts: KeyringOptions): Promise<Keyring> {
   if (opts.vaultAddr) {
     const { VaultKeyring } = await import('./vault-keyring.ts');
     return VaultKeyring.open({
@@ -86,6 +67,7 @@ export async function openKeyring(opts: KeyringOptions): Promise<Keyring> {
   const { LocalKeyring } = await import('./local-keyring.ts');
   return LocalKeyring.open({
     masterKey: opts.keyringKey,
+    ...(opts.sql && { sql: opts.sql }),
     // With neither a key nor a file, a generated keyring file under ./data keeps secrets readable across restarts.
     file: opts.keyringFile ?? (opts.keyringKey ? undefined : 'data/keyring.json'),
     rotateDays: opts.rotateDays,

@@ -13,7 +13,7 @@ import https from 'node:https';
 import vault from 'node-vault';
 import { AppError } from '../errors.ts';
 import { logger } from '../observability/logger.ts';
-import { KeyringError, type Keyring } from './keyring.ts';
+import { KeyringError, type Keyring } from './port.ts';
 
 export interface VaultKeyringOptions {
   addr: string;
@@ -55,7 +55,7 @@ export class VaultKeyring implements Keyring {
   private loggingIn: Promise<void> | null = null;
 
   private constructor(private readonly opts: VaultKeyringOptions) {
-    this.mount = (opts.mount ?? 'transit').replace(/^\/+|\/+$/g, '');
+    this.mount = (opts.mount ?? 'transit').replace(/^\/+|(?<!\/)\/+$/g, '');
     this.keyName = opts.keyName ?? 'integration-service';
     this.now = opts.now ?? Date.now;
     this.refreshMs = opts.refreshMs ?? 5 * 60_000;

@@ -3,7 +3,7 @@
 import type postgres from 'postgres';
 import { Connection, type ConnectionOptions } from 'rabbitmq-client';
 import type { Logger } from 'winston';
-import { bus } from '../events/bus.ts';
+import { coalesceAmqpWrites } from '../net/coalesce-writes.ts';
 import { logger as defaultLogger } from '../observability/logger.ts';
 import { metrics } from '../observability/metrics.ts';
 import { queueStats, releaseParked } from '../store/messages.ts';
@@ -13,7 +13,8 @@ import { PgConsumer } from './pg-consumer.ts';
 import { Processor, type Outcome, type ProcessorOptions } from './processor.ts';
 import { Relay } from './relay.ts';
 import { topology as makeTopology, type Topology } from './topology.ts';
-import { systemClock, type Clock, type MessageSender, type PacingOptions } from './types.ts';
+import type { ShardOwnership } from '../supervisor/types.ts';
+import { systemClock, type Clock, type MessageSender, type SendCapabilities } from './types.ts';
 
 export interface DeliveryOptions {
   sql: postgres.Sql;
@@ -23,7 +24,8 @@ export interface DeliveryOptions {
   amqpOptions?: Omit<ConnectionOptions, 'url'>;
   shards: number;
   sender: MessageSender;
-  pacing?: Partial<PacingOptions>;
+  /** Send capabilities of a platform kind (the adapters'), for connections whose actor is not running here. */
+  capabilities: (platform: string, kind: string) => SendCapabilities | undefined;
   logger?: Logger;
   /** queue and exchange name prefix; tests use a unique one per run */
   prefix?: string;
@@ -41,6 +43,13 @@ export interface DeliveryOptions {
   /** integration_queue_depth / oldest age refresh: 5 s */
   sampleMs?: number;
   processor?: Pick<ProcessorOptions, 'leaseMs' | 'maxRetries' | 'backoff' | 'parkMs'>;
+  /** Media URLs: the egress guard and limits they are fetched with (without it, such messages fail). */
+  media?: ProcessorOptions['media'];
+  /**
+   * Several daemons: this node's leases. Only their shards are published, consumed and sent here;
+   * startShards/stopShards follow the leases.
+   */
+  cluster?: ShardOwnership & { heldShards(): number[] };
 }
 
 export interface DeliveryStats {
@@ -54,7 +63,7 @@ export interface DeliveryStats {
 }
 
 export interface Delivery {
-  /** runs the relay (or embedded consumer) now rather than at the next poll; acceptMessages already does it through the bus */
+  /** runs the relay (or embedded consumer) now rather than at the next poll: call it after accepting messages */
   notify(): void;
   /**
    * The supervisor calls this when a connection becomes active: messages parked while it was not
@@ -67,26 +76,30 @@ export interface Delivery {
   topology?: Topology;
   /** drains in-flight sends (bounded by stopTimeoutMs), then closes the broker connection */
   stop(): Promise<void>;
+  /** Leases gained: their queues are consumed here. */
+  startShards(shards: number[]): void;
+  /** Leases lost: their consumers are cancelled (held messages back to the queue) before this resolves. */
+  stopShards(shards: number[]): Promise<void>;
 }
 
 export function startDelivery(o: DeliveryOptions): Delivery {
   const log = o.logger ?? defaultLogger;
   const clock = o.clock ?? systemClock;
-  const pacer = new Pacer({ clock, ...(o.pacing ? { pacing: o.pacing } : {}), ...(o.holdMs !== undefined ? { holdMs: o.holdMs } : {}) });
-  const processor = new Processor({ sql: o.sql, sender: o.sender, pacer, clock, logger: log, ...o.processor });
+  const pacer = new Pacer({ clock, ...(o.holdMs !== undefined ? { holdMs: o.holdMs } : {}) });
+  const processor = new Processor({
+    sql: o.sql, sender: o.sender, capabilities: o.capabilities, pacer, clock, logger: log, ...o.processor, ...(o.media ? { media: o.media } : {}),
+    ...(o.cluster ? { cluster: o.cluster } : {}),
+  });
+  const heldShards = o.cluster ? () => o.cluster!.heldShards() : undefined;
   const sampler = startSampler(o.sql, log, o.sampleMs ?? 5000);
   const stopTimeoutMs = o.stopTimeoutMs ?? 10_000;
-  // acceptMessages announces every new row on the bus (status queued): that is the in-process wake-up,
-  // so callers need not remember notify(). Other processes' rows are found by the poll.
+  // Whoever accepts messages calls notify(); other processes' rows are found by the poll.
   let wake: () => void = () => undefined;
   const resumeConnection = async (connectionId: string) => {
     const n = await releaseParked(o.sql, connectionId);
     if (n > 0) wake();
     return n;
   };
-  const unsubscribe = bus.subscribe((e) => {
-    if (e.type === 'message.status' && (e.data as { status?: string }).status === 'queued') wake();
-  });
   const bounded = async (what: string, p: Promise<unknown>) => {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), stopTimeoutMs)));
@@ -103,6 +116,7 @@ export function startDelivery(o: DeliveryOptions): Delivery {
       // A claim must outlive the longest pacing hold plus a send, else the row is claimed again
       // while still held here and the two claims keep invalidating each other's publish_seq.
       ...(o.claimLeaseMs !== undefined ? { leaseMs: Math.max(o.claimLeaseMs, (o.holdMs ?? 2500) + 5000) } : {}),
+      ...(heldShards ? { shards: heldShards } : {}),
     });
     pg.start();
     wake = () => pg.notify();
@@ -111,8 +125,10 @@ export function startDelivery(o: DeliveryOptions): Delivery {
       resumeConnection,
       ready: Promise.resolve(),
       stats: () => ({ mode: 'embedded', published: 0, deadLetters: 0, inFlight: processor.inFlight, outcomes: { ...processor.counts }, pacer: pacer.size() }),
+      // Claims follow heldShards() at each poll; a claimed row of a lost shard is refused by its fence.
+      startShards: () => pg.notify(),
+      stopShards: async () => undefined,
       stop: once(async () => {
-        unsubscribe();
         sampler.stop();
         await bounded('embedded consumer', pg.stop());
       }),
@@ -122,13 +138,19 @@ export function startDelivery(o: DeliveryOptions): Delivery {
   const connection = new Connection({ ...o.amqpOptions, url: o.amqpUrl, connectionName: `integration-service delivery ${o.prefix ?? 'integration'}` });
   // Without a listener an 'error' event would crash the process; the client reconnects by itself.
   connection.on('error', (err) => log.warn('rabbitmq connection error', { error: (err as Error).message }));
+  // Publishes, acks and their frames of one loop turn in one write (src/net/coalesce-writes.ts).
+  coalesceAmqpWrites(connection);
   const t = makeTopology({ prefix: o.prefix ?? 'integration', shards: o.shards, ...(o.deliveryLimit !== undefined ? { deliveryLimit: o.deliveryLimit } : {}) });
   const consumer = new BrokerConsumer({
     connection, topology: t, processor, logger: log, clock,
     ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
     ...(o.requeueDelayMs !== undefined ? { requeueDelayMs: o.requeueDelayMs } : {}),
+    ...(heldShards ? { initialShards: heldShards() } : {}),
   });
-  const relay = new Relay({ sql: o.sql, connection, topology: t, logger: log, clock, ...(o.pollMs !== undefined ? { pollMs: o.pollMs } : {}) });
+  const relay = new Relay({
+    sql: o.sql, connection, topology: t, logger: log, clock, ...(o.pollMs !== undefined ? { pollMs: o.pollMs } : {}),
+    ...(heldShards ? { shards: heldShards } : {}),
+  });
   consumer.start();
   relay.start();
   wake = () => relay.notify();
@@ -141,8 +163,12 @@ export function startDelivery(o: DeliveryOptions): Delivery {
       mode: 'broker', brokerConnected: connection.ready, published: relay.published, deadLetters: consumer.deadLetters,
       inFlight: processor.inFlight, outcomes: { ...processor.counts }, pacer: pacer.size(),
     }),
+    startShards: (shards) => {
+      consumer.startShards(shards);
+      relay.notify();
+    },
+    stopShards: (shards) => bounded('shard consumers', consumer.stopShards(shards)),
     stop: once(async () => {
-      unsubscribe();
       sampler.stop();
       await bounded('relay', relay.stop());
       await bounded('consumers', consumer.stop());

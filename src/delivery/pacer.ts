@@ -1,4 +1,5 @@
-// Per-chat and per-connection send pacing to Telegram's limits, by next-free-slot scheduling:
+// Per-chat and per-connection send pacing to the platform's limits (its adapter's pacing windows),
+// by next-free-slot scheduling:
 // a message either takes a free slot now, waits in memory for one that is at most holdMs away
 // (best priority first), or is deferred to a computed future slot (the caller reschedules the row).
 // Deferred slots are spread at the sustainable rate, so a burst of 50 into one chat comes back one
@@ -11,13 +12,15 @@
 // counted over the chat's and connection's actual calls, each stamped with the time its answer came
 // back. Telegram saw a call no later than its answer, and sees the next one no earlier than it
 // leaves, so spacing measured from answer to departure holds at Telegram whatever the local lag.
-import { defaultPacing, systemClock, type Clock, type ConnectionKind, type PacingOptions, type Priority } from './types.ts';
+import type { RateWindow } from '../platforms/adapter.ts';
+import { systemClock, type Clock, type Priority } from './types.ts';
 
 export interface PaceTarget {
   id: string;
   connectionId: string;
   chat: string;
-  kind: ConnectionKind | undefined;
+  /** The platform's limits for this chat and for the whole connection (SendCapabilities.pacing). */
+  windows: { chat: RateWindow[]; connection: RateWindow[] };
   priority: Priority;
   createdAt: number;
 }
@@ -25,7 +28,6 @@ export interface PaceTarget {
 export type PaceDecision = { go: true } | { go: false; until: number };
 
 export interface PacerOptions {
-  pacing?: Partial<PacingOptions>;
   clock?: Clock;
   /** longest in-memory wait for a slot before deferring to the database; 2.5 s = 2 chat slots */
   holdMs?: number;
@@ -74,7 +76,6 @@ interface Bucket {
 const rankOf: Record<Priority, number> = { high: 0, normal: 1, low: 2 };
 
 export class Pacer {
-  private readonly pacing: PacingOptions;
   private readonly clock: Clock;
   private readonly holdMs: number;
   private readonly idleMs: number;
@@ -87,7 +88,6 @@ export class Pacer {
   private lastPrune = 0;
 
   constructor(o: PacerOptions = {}) {
-    this.pacing = { ...defaultPacing, ...o.pacing };
     this.clock = o.clock ?? systemClock;
     this.holdMs = o.holdMs ?? 2500;
     this.idleMs = o.idleMs ?? 10 * 60_000;
@@ -101,7 +101,7 @@ export class Pacer {
    */
   async acquire(t: PaceTarget, signal?: AbortSignal): Promise<PaceDecision> {
     const chat = this.bucket(chatKey(t), () => this.chatWindows(t));
-    const conn = this.bucket(connKey(t), () => this.connWindows(t.kind));
+    const conn = this.bucket(connKey(t), () => this.connWindows(t));
     const reserved = this.reservations.get(t.id);
     const w: Waiter = { rank: rankOf[t.priority], order: reserved ?? t.createdAt, seq: this.waiterSeq++, wake: () => undefined };
     try {
@@ -146,7 +146,7 @@ export class Pacer {
    */
   async beforeCall(t: PaceTarget, signal?: AbortSignal): Promise<CallDecision> {
     const chat = this.bucket(chatKey(t), () => this.chatWindows(t));
-    const bs = [chat, this.bucket(connKey(t), () => this.connWindows(t.kind))];
+    const bs = [chat, this.bucket(connKey(t), () => this.connWindows(t))];
     const start = this.clock.now();
     for (;;) {
       const now = this.clock.now();
@@ -188,7 +188,7 @@ export class Pacer {
   pause(t: PaceTarget, retryAfterS: number, scope: 'chat' | 'connection'): number {
     const now = this.clock.now();
     const chat = this.bucket(chatKey(t), () => this.chatWindows(t));
-    const b = scope === 'chat' ? chat : this.bucket(connKey(t), () => this.connWindows(t.kind));
+    const b = scope === 'chat' ? chat : this.bucket(connKey(t), () => this.connWindows(t));
     const until = now + Math.max(0, retryAfterS) * 1000;
     b.pausedUntil = Math.max(b.pausedUntil, until);
     const slot = Math.max(until, chat.pausedUntil);
@@ -211,17 +211,13 @@ export class Pacer {
     return slot;
   }
 
+  // A bucket takes its windows when it is created (the first message of a chat or connection).
   private chatWindows(t: PaceTarget): Window[] {
-    const ws: Window[] = [{ n: 1, ms: 1000 / this.pacing.chatPerSecond + this.marginMs, times: [] }];
-    // Bot API and MTProto ids of groups, supergroups and channels are negative (-100… for the latter).
-    if (t.chat.startsWith('-')) ws.push({ n: this.pacing.groupPerMinute, ms: 60_000 + this.marginMs, times: [] });
-    return ws;
+    return t.windows.chat.map((w) => ({ n: w.n, ms: w.ms + this.marginMs, times: [] }));
   }
 
-  private connWindows(kind: ConnectionKind | undefined): Window[] {
-    // 30/s is the Bot API's documented global limit; user accounts have no published global rate,
-    // their flood waits pause the connection through pause(…, 'connection').
-    return kind === 'bot' ? [{ n: this.pacing.botPerSecond, ms: 1000 + this.marginMs, times: [] }] : [];
+  private connWindows(t: PaceTarget): Window[] {
+    return t.windows.connection.map((w) => ({ n: w.n, ms: w.ms + this.marginMs, times: [] }));
   }
 
   private bucket(key: string, windows: () => Window[]): Bucket {

@@ -20,6 +20,8 @@ export interface PgConsumerOptions {
   pollMs?: number;
   /** claim lease: a claimed row reappears after this if the process dies; 30 s ≫ holdMs (2.5 s) */
   leaseMs?: number;
+  /** Several daemons: claims only these shards' rows. */
+  shards?: () => number[];
 }
 
 export class PgConsumer {
@@ -61,9 +63,10 @@ export class PgConsumer {
       const signal = this.wake.signal;
       const free = concurrency - this.running.size;
       let claimed = 0;
-      if (free > 0) {
+      const shards = this.o.shards?.();
+      if (free > 0 && shards?.length !== 0) {
         try {
-          const rows = await claimDue(this.o.sql, { limit: free, leaseMs: this.o.leaseMs ?? 30_000 });
+          const rows = await claimDue(this.o.sql, { limit: free, leaseMs: this.o.leaseMs ?? 30_000, ...(shards ? { shards } : {}) });
           claimed = rows.length;
           for (const r of rows) this.track(r.id, r.publish_seq, r.trace_context);
         } catch (err) {

@@ -19,6 +19,8 @@ export interface RelayOptions {
   /** rows per round; one round is one SELECT, N pipelined confirms and one UPDATE */
   batch?: number;
   pollMs?: number;
+  /** Several daemons: publishes only these shards' rows (the ones this node consumes). */
+  shards?: () => number[];
 }
 
 export const seqHeader = 'x-publish-seq';
@@ -75,7 +77,7 @@ export class Relay {
       // A fresh signal before the round: a notify() that lands during the round skips the sleep.
       this.wake = new AbortController();
       const signal = this.wake.signal;
-      let n = 0;
+      let n: number;
       try {
         n = await this.round();
       } catch (err) {
@@ -90,7 +92,9 @@ export class Relay {
   /** One SELECT → publish → UPDATE round; returns how many rows it published. */
   async round(): Promise<number> {
     const { sql, topology: t, logger } = this.o;
-    const rows = await listUnpublished(sql, { limit: this.batch, horizonMs: this.pollMs });
+    const shards = this.o.shards?.();
+    if (shards?.length === 0) return 0;
+    const rows = await listUnpublished(sql, { limit: this.batch, horizonMs: this.pollMs, ...(shards ? { shards } : {}) });
     if (rows.length === 0) return 0;
     this.returned.clear();
     const results = await Promise.allSettled(rows.map((r) =>

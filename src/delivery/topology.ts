@@ -75,14 +75,6 @@ export function declarations(t: Topology) {
   };
 }
 
-/** Declares the whole topology once (idempotent with the same arguments). */
-export async function declareTopology(conn: Connection, t: Topology): Promise<void> {
-  const d = declarations(t);
-  for (const e of d.exchanges) await conn.exchangeDeclare(e);
-  for (const q of d.queues) await conn.queueDeclare(q);
-  for (const b of d.queueBindings) await conn.queueBind(b);
-}
-
 /** Tests and decommissioning only: deletes every queue and exchange of this prefix. */
 export async function deleteTopology(conn: Connection, t: Topology): Promise<void> {
   for (const q of [...t.queues.map((x) => x.name), t.deadLetterQueue]) await conn.queueDelete({ queue: q });

@@ -1,56 +1,34 @@
 // The one seam between delivery and the connection actors (src/supervisor). Delivery decides when a
-// message may go (pacing, retries, parking); the supervisor decides how (which actor, which client).
-import { AppError } from '../errors.ts';
+// message may go (pacing, retries, parking); the supervisor decides how (which actor, which client);
+// the platform adapter says what its connections can take (src/platforms/adapter.ts).
+import type { OutboundMessage, OutboundOperation, SendCapabilities } from '../platforms/adapter.ts';
 
 export type Priority = 'high' | 'normal' | 'low';
-export type ConnectionKind = 'user' | 'bot';
-
-export interface OutboundMessage {
-  id: string;
-  owner: string;
-  connectionId: string;
-  /** as stored: the platform chat id once resolved, else @username, numeric id or our chat uuid */
-  chat: string;
-  text: string;
-  parseMode?: 'html' | 'markdown';
-  silent: boolean;
-  replyTo?: string;
-  priority: Priority;
-  /** 1 on the first try; the user-account sender passes randomIdFor(id) on every attempt */
-  attempts: number;
-  createdAt: Date;
-}
+export type { OutboundMessage, OutboundOperation, SendCapabilities };
 
 export interface MessageSender {
   /**
    * Hands the message to the actor that owns its connection; resolves once the platform accepted it.
-   * Rejects with AppError (src/errors.ts):
-   * - TG_API_429 with retryAfter (s): that chat waits, other chats keep flowing. For a limit that
-   *   covers the whole connection (bot-wide 30/s, account-wide flood wait) throw connectionFloodWait().
+   * Rejects with AppError (src/errors.ts), read by category:
+   * - rate-limited-until with retryAfter (s): that chat waits, other chats keep flowing; with scope
+   *   'connection' every chat of the connection waits (a bot-wide or account-wide limit).
+   * - quota-until with retryAfter (s): the connection's quota is spent; every chat waits until then.
    * - CIRCUIT_OPEN / CONNECTION_NOT_ACTIVE while the connection is not active: parked, re-tried later,
    *   never dropped.
-   * - permanent codes (err.retryable === false, e.g. TG_CHAT_WRITE_FORBIDDEN, TG_SESSION_EXPIRED):
-   *   failed at once with that code.
+   * - rejected, reauthorize, fatal: failed at once with that code.
+   * - outcome-unknown: resent only where the platform drops duplicates (capabilities.resendSafe),
+   *   else failed OUTCOME_UNKNOWN.
    * - anything else: retried with exponential backoff up to the retry limit.
-   * For bots, reject with a retryable code only when the platform surely did not take the message
-   * (connect refused, HTTP 5xx/429 answer); a timeout after the request left is ambiguous: prefer
-   * TG_UNAVAILABLE only if you accept a possible duplicate, else a permanent code.
    */
   send(msg: OutboundMessage): Promise<{ platformMessageId: string }>;
-  /** for pacing limits and metrics; undefined when the connection is unknown (message then parks) */
-  kindOf(connectionId: string): ConnectionKind | undefined;
+  /** Edits or deletes a sent message through the owning actor's driver; rejects as send() does. Absent: no operations. */
+  operate?(op: OutboundOperation): Promise<void>;
+  /** What the connection's platform kind can take; undefined when its actor does not run here. */
+  capabilities(connectionId: string): SendProfile | undefined;
 }
 
-export interface PacingOptions {
-  /** Telegram: about 1 message per second into one chat */
-  chatPerSecond: number;
-  /** Telegram: at most 20 messages per minute into one group (chat ids starting with "-") */
-  groupPerMinute: number;
-  /** Bot API: about 30 messages per second per bot over all chats */
-  botPerSecond: number;
-}
-
-export const defaultPacing: PacingOptions = { chatPerSecond: 1, groupPerMinute: 20, botPerSecond: 30 };
+/** A connection's kind (for metrics) and what it can take. */
+export interface SendProfile { kind: string; send: SendCapabilities }
 
 /** Time source, injectable so that pacing tests run a minute of sends without waiting for it. */
 export interface Clock {
@@ -73,13 +51,3 @@ export const systemClock: Clock = {
       signal?.addEventListener('abort', done, { once: true });
     }),
 };
-
-const floodScopePath = 'floodScope';
-
-/** A flood wait that pauses every chat of the connection, not only the one the message went to. */
-export function connectionFloodWait(retryAfter: number, message = 'flood wait for the whole connection'): AppError {
-  return new AppError('TG_API_429', message, { retryAfter, details: [{ path: floodScopePath, message: 'connection' }] });
-}
-
-export const isConnectionWideFlood = (err: AppError): boolean =>
-  err.details?.some((d) => d.path === floodScopePath && d.message === 'connection') ?? false;

@@ -1,8 +1,10 @@
 import { EventEmitter } from 'node:events';
 
-// In-process bus between the supervisor/delivery (producers) and the WebSocket plugin and the
-// RabbitMQ `integration.events` publisher (consumers). Every event names its owner so that
-// consumers can scope delivery to the caller who owns the resource.
+// In-process bus: connection.status and message.received events are raised here for listeners in
+// this process (a WebSocket without the stored feed, tests). It stores nothing: every event a caller
+// can see is written to the events table in the transaction of the change it reports (src/store),
+// and the WebSocket (src/events/feed.ts), the RabbitMQ `integration.events` publisher and webhooks
+// read it from there. Every event names its owner so that readers can scope it to the owner.
 export interface LiveEvent {
   type: 'connection.status' | 'message.status' | 'message.received';
   owner: string;

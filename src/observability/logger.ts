@@ -19,9 +19,40 @@ const otelToEcs = winston.format((info) => {
 
 export const logFormat = winston.format.combine(otelToEcs(), ecsFields({ convertReqRes: false }), redactFormat(), ecsStringify());
 
+// For a person at a terminal: `07:06:37 WARN  circuit breaker opened  connectionId=… retryAt=…`, the
+// same fields, redacted by the same step; ELK and `docker logs` pipelines keep getting ECS JSON.
+const hidden = new Set(['@timestamp', 'ecs.version', 'log.level', 'message', 'service', 'level']);
+const colours: Record<string, string> = { error: '\x1b[31m', warn: '\x1b[33m', info: '\x1b[36m', debug: '\x1b[90m' };
+const flat = (value: unknown, prefix: string, out: string[]): void => {
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    for (const [k, v] of Object.entries(value)) flat(v, prefix ? `${prefix}.${k}` : k, out);
+    return;
+  }
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  out.push(`${prefix}=${/[\s"=]/.test(text) ? JSON.stringify(text) : text}`);
+};
+const prettyLine = (colour: boolean) => winston.format.printf((info) => {
+  const fields = info as Record<string, unknown>;
+  const level = String(fields['log.level'] ?? info.level);
+  const time = String(fields['@timestamp'] ?? new Date().toISOString()).slice(11, 19);
+  const rest: string[] = [];
+  for (const [k, v] of Object.entries(fields)) if (!hidden.has(k)) flat(v, k, rest);
+  const tag = level.toUpperCase().padEnd(5);
+  return `${time} ${colour ? `${colours[level] ?? ''}${tag}\x1b[0m` : tag} ${String(info.message)}${rest.length ? `  ${rest.join(' ')}` : ''}`;
+});
+export const prettyFormat = (colour = false) => winston.format.combine(otelToEcs(), ecsFields({ convertReqRes: false }), redactFormat(), prettyLine(colour));
+
+export type LogFormatName = 'json' | 'pretty';
+/**
+ * LOG_FORMAT, else pretty for a terminal and JSON for everything else (pipes, files, containers).
+ * The daemon's entry points pass their stdout's isTTY; a library user of startApp (the tests) keeps JSON.
+ */
+export const logFormatFor = (name: LogFormatName | undefined, isTTY = false) =>
+  (name ?? (isTTY ? 'pretty' : 'json')) === 'pretty' ? prettyFormat(isTTY) : logFormat;
+
 export const logger = winston.createLogger({
   level: process.env.LOG_LEVEL ?? 'info',
-  format: logFormat,
+  format: logFormatFor(process.env.LOG_FORMAT === 'json' || process.env.LOG_FORMAT === 'pretty' ? process.env.LOG_FORMAT : undefined),
   defaultMeta: { service: { name: 'integration-service' } },
   // Tests capture lines through their own transports; the console stays quiet under `npm test`
   // unless LOG_TESTS is set.

@@ -42,6 +42,15 @@ export const metrics = {
   memoryBytesTotal: new client.Gauge({
     name: 'integration_connections_memory_bytes_total', help: 'Accounted bytes of all connections', registers: reg,
   }),
+  shardsHeld: new client.Gauge({
+    name: 'integration_shards_held', help: 'Shard leases this node holds', registers: reg,
+  }),
+  selfFences: new client.Counter({
+    name: 'integration_lease_self_fences_total', help: 'Shards this node stopped because their lease deadline passed without a renewal', registers: reg,
+  }),
+  fencedWritesRefused: new client.Counter({
+    name: 'integration_fenced_writes_refused_total', help: 'Writes this node made for a shard whose lease had moved on, refused by the database', registers: reg,
+  }),
   memoryBudgetStops: new client.Counter({
     name: 'integration_memory_budget_exceeded_total', help: 'Actors stopped for going over their memory budget', registers: reg,
   }),
@@ -64,6 +73,20 @@ export const metrics = {
   }),
   rateLimited: new client.Counter({
     name: 'integration_rate_limited_total', help: 'Requests refused by the per-caller rate limits', labelNames: ['group'], registers: reg,
+  }),
+  shed: new client.Counter({
+    name: 'integration_http_shed_total', help: 'Requests answered 503 OVERLOADED because the event loop lagged past OVERLOAD_LAG_MS', registers: reg,
+  }),
+  keyringErrors: new client.Counter({
+    name: 'integration_keyring_errors_total', help: 'Failed keyring operations (Vault transit or the local keyring) by operation and reason',
+    labelNames: ['op', 'reason'], registers: reg,
+  }),
+  platformAuthKeyDuplicated: new client.Counter({
+    name: 'integration_auth_key_duplicated_total', help: 'Platform sessions refused because the same key was live twice (Telegram AUTH_KEY_DUPLICATED)',
+    labelNames: ['platform'], registers: reg,
+  }),
+  vaultSecretsLoaded: new client.Gauge({
+    name: 'integration_vault_secrets_loaded', help: 'Static secrets (JWT_SECRET, TELEGRAM_API_HASH, app secrets) read from Vault KV at start', registers: reg,
   }),
   readiness: new client.Gauge({
     name: 'integration_ready', help: '1 when the named dependency check passes', labelNames: ['check'], registers: reg,

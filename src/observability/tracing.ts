@@ -76,7 +76,7 @@ export async function startTracing(o: TracingOptions): Promise<boolean> {
     ? new SimpleSpanProcessor(o.exporter)
     // Batches of ≤ 512 every 5 s, queue bound 2048 (SDK defaults, OTEL_BSP_* override): a collector
     // outage drops spans, never blocks or grows the daemon.
-    : new BatchSpanProcessor(o.endpoint ? new OTLPTraceExporter({ url: `${o.endpoint.replace(/\/+$/, '')}/v1/traces` }) : new OTLPTraceExporter());
+    : new BatchSpanProcessor(o.endpoint ? new OTLPTraceExporter({ url: `${o.endpoint.replace(/(?<!\/)\/+$/, '')}/v1/traces` }) : new OTLPTraceExporter());
   sdk = new NodeSDK({
     serviceName: process.env.OTEL_SERVICE_NAME || o.serviceName,
     spanProcessors: [processor],

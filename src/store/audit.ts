@@ -32,3 +32,40 @@ export async function purgeAudit(sql: Sql, cutoff: Date, batch: number): Promise
   const r = await sql`delete from audit where id in (select id from audit where at < ${cutoff} order by id limit ${batch})`;
   return r.count;
 }
+
+/**
+ * Owners over `cap` audit rows among those who wrote one since `since`: an owner who wrote nothing
+ * since the last runs has not grown, so the job reads only recent rows, never the whole trail.
+ */
+export async function auditOwnersOverCap(sql: Sql, cap: number, since: Date): Promise<string[]> {
+  const rows = await sql<{ owner: string }[]>`
+    select recent.owner from (select distinct owner from audit where at >= ${since}) recent
+    where exists (select 1 from audit a where a.owner = recent.owner order by a.id desc offset ${cap} limit 1)`;
+  return rows.map((r) => r.owner);
+}
+
+/**
+ * Keeps the owner's newest `cap - 1` rows, deletes the older ones `batch` at a time, and records the
+ * pruning as the owner's cap-th row, so the trail says that it no longer goes back further (and
+ * the next run finds the owner at the cap, not over it). Returns how many rows went.
+ */
+export async function pruneAuditBeyond(sql: Sql, owner: string, cap: number, batch: number): Promise<number> {
+  const [oldestKept] = await sql<{ id: string; at: Date }[]>`
+    select id::text, at from audit where owner = ${owner} order by id desc offset ${cap - 2} limit 1`;
+  if (!oldestKept) return 0;
+  let removed = 0;
+  for (;;) {
+    const r = await sql`
+      delete from audit where id in (
+        select id from audit where owner = ${owner} and id < ${oldestKept.id}::bigint order by id limit ${batch})`;
+    removed += r.count;
+    if (r.count < batch) break;
+  }
+  if (removed > 0) {
+    await recordAudit(sql, {
+      owner, actor: 'system', action: 'audit.pruned',
+      details: { removed, cap, keptFrom: oldestKept.at.toISOString(), reason: 'AUDIT_MAX_ROWS_PER_OWNER' },
+    });
+  }
+  return removed;
+}

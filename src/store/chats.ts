@@ -1,6 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import type postgres from 'postgres';
-import type { ChatCheck } from '../supervisor/types.ts';
+import { quotaDefaults } from '../config.ts';
+import { checkChatRoom } from './quotas.ts';
+
+/** A chat as the platform describes it after resolving a reference and checking membership and rights. */
+export interface ChatCheck {
+  platformChatId: string;
+  type: 'channel' | 'group' | 'supergroup' | 'private';
+  title: string;
+  username?: string;
+  isAdmin: boolean;
+  canSend: boolean;
+  rights: Record<string, boolean>;
+}
 
 // Chats a connection may post into. Every query carries `owner = ${owner}` and the connection id:
 // a chat of another owner, or of another connection of the same owner, does not exist here.
@@ -43,9 +55,13 @@ export const toChat = (r: ChatRow): Chat => ({
 /**
  * Stores a checked chat. The same platform chat added twice to one connection keeps its id and gets
  * the fresh check (unique (connection_id, platform_chat_id)); `created` says which case it was.
- * `id` is used for a new row only.
+ * `id` is used for a new row only. A new chat beyond `maxPerConnection` is QUOTA_EXCEEDED and
+ * nothing is stored; run it in a transaction so the quota's lock covers the insert.
  */
-export async function upsertChat(sql: Sql, owner: string, connectionId: string, c: ChatCheck, id: string = randomUUID()): Promise<{ row: ChatRow; created: boolean }> {
+export async function upsertChat(
+  sql: Sql, owner: string, connectionId: string, c: ChatCheck, id: string = randomUUID(), maxPerConnection: number = quotaDefaults.chatsPerConnection,
+): Promise<{ row: ChatRow; created: boolean }> {
+  await checkChatRoom(sql, owner, connectionId, c.platformChatId, maxPerConnection);
   const [r] = await sql<(ChatRow & { created: boolean })[]>`
     insert into chats (id, owner, connection_id, platform_chat_id, type, title, username, is_admin, can_send, rights)
     values (${id}, ${owner}, ${connectionId}, ${c.platformChatId}, ${c.type}, ${c.title}, ${c.username ?? null},

@@ -1,18 +1,24 @@
 import type postgres from 'postgres';
+import { quotaDefaults } from '../config.ts';
+import { appendEvents, eventsCommitted, type NewEvent } from './events.ts';
+import { checkConnectionRoom } from './quotas.ts';
+import { transaction, type Tx } from './transaction.ts';
+import { fenceClause, type Fence } from './leases.ts';
 
 // Owner-scoped queries for connections and their encrypted secrets. Every query that serves a
 // caller has `owner = ${owner}` in its WHERE clause: tenancy lives in SQL, not in filters after.
 
 type Sql = postgres.Sql | postgres.TransactionSql;
 
-export type Status = 'connecting' | 'awaiting-code' | 'awaiting-qr' | 'awaiting-2fa' | 'active' | 'error' | 'stopped';
-export type SecretName = 'session' | 'bot_token' | 'phone' | 'password_hint' | 'login_state';
+export type Status = 'connecting' | 'awaiting-code' | 'awaiting-qr' | 'awaiting-2fa' | 'awaiting-authorization' | 'active' | 'error' | 'stopped';
+/** A secret's name is the platform's (Telegram: session, bot_token, phone, login_state). */
+export type SecretName = string;
 
 export interface ConnectionRow {
   id: string;
   owner: string;
   platform: string;
-  kind: 'user' | 'bot';
+  kind: string;
   status: Status;
   status_since: Date;
   display_name: string | null;
@@ -30,10 +36,12 @@ export interface ConnectionRow {
 }
 
 export interface Connection {
-  id: string; platform: string; kind: 'user' | 'bot'; status: Status; statusSince: string;
+  id: string; platform: string; kind: string; status: Status; statusSince: string;
   displayName: string | null; username?: string; platformUserId?: string; phone?: string;
   login?: Record<string, unknown>; error?: { code: string; message: string; retryAt?: string };
   createdAt: string; updatedAt: string; lastActiveAt?: string;
+  /** Platform quotas the service tracks (OAuth platforms), while the connection runs here. */
+  quotas?: Array<{ name: string; used: number; limit: number; resetsAt: string }>;
 }
 
 export const toConnection = (r: ConnectionRow): Connection => ({
@@ -54,24 +62,36 @@ export const toConnection = (r: ConnectionRow): Connection => ({
 });
 
 export interface NewConnection {
-  id: string; owner: string; kind: 'user' | 'bot'; shard: number; machineVersion: number;
+  id: string; owner: string; platform: string; kind: string; shard: number; machineVersion: number;
   phoneMasked?: string; login?: Record<string, unknown>;
   /** Known up front for bots (getMe ran before the row exists). */
   profile?: { platformUserId: string; displayName: string; username?: string };
 }
 
-export async function insertConnection(sql: Sql, row: NewConnection): Promise<ConnectionRow> {
+/**
+ * Inserts after checking the owner's connection quota (QUOTA_EXCEEDED, nothing stored); run it in
+ * the transaction that writes the rest of the connection, so the quota's lock covers the insert.
+ */
+export async function insertConnection(sql: Sql, row: NewConnection, maxPerOwner: number = quotaDefaults.connectionsPerOwner): Promise<ConnectionRow> {
+  await checkConnectionRoom(sql, row.owner, maxPerOwner);
   const [r] = await sql<ConnectionRow[]>`
-    insert into connections (id, owner, kind, shard, phone_masked, login, machine_version, platform_user_id, display_name, username)
-    values (${row.id}, ${row.owner}, ${row.kind}, ${row.shard}, ${row.phoneMasked ?? null}, ${row.login ? sql.json(row.login as never) : null},
+    insert into connections (id, owner, platform, kind, shard, phone_masked, login, machine_version, platform_user_id, display_name, username)
+    values (${row.id}, ${row.owner}, ${row.platform}, ${row.kind}, ${row.shard}, ${row.phoneMasked ?? null}, ${row.login ? sql.json(row.login as never) : null},
             ${row.machineVersion}, ${row.profile?.platformUserId ?? null}, ${row.profile?.displayName ?? null}, ${row.profile?.username ?? null})
     returning *`;
   return r!;
 }
 
-/** The owner's bot connection for this Telegram bot id, if any (one bot is connected once per owner). */
-export async function findBot(sql: Sql, owner: string, platformUserId: string): Promise<string | undefined> {
-  const [r] = await sql<{ id: string }[]>`select id from connections where owner = ${owner} and kind = 'bot' and platform_user_id = ${platformUserId}`;
+/** The owner's connection to this platform account, if any (one account is connected once per owner). */
+/** Every caller's connection to one platform account (a platform webhook names the account, not the caller). */
+export async function connectionsOfAccount(sql: Sql, platform: string, platformUserId: string): Promise<Array<{ id: string; owner: string }>> {
+  return sql<Array<{ id: string; owner: string }>>`
+    select id, owner from connections where platform = ${platform} and platform_user_id = ${platformUserId}`;
+}
+
+export async function findByAccount(sql: Sql, owner: string, platform: string, kind: string, platformUserId: string): Promise<string | undefined> {
+  const [r] = await sql<{ id: string }[]>`
+    select id from connections where owner = ${owner} and platform = ${platform} and kind = ${kind} and platform_user_id = ${platformUserId}`;
   return r?.id;
 }
 
@@ -91,15 +111,9 @@ export async function getConnection(sql: Sql, owner: string, id: string): Promis
   return r;
 }
 
-/** For the supervisor and /admin only: not scoped by owner. */
-export async function getConnectionAny(sql: Sql, id: string): Promise<ConnectionRow | undefined> {
-  const [r] = await sql<ConnectionRow[]>`select * from connections where id = ${id}`;
-  return r;
-}
-
 /** cursor.createdAt is Postgres text with microseconds; it is bound as text because postgres.js would
  * serialise a timestamptz parameter through Date and cut it to milliseconds (repeating rows). */
-export interface ListFilter { status?: Status; platform?: string; kind?: 'user' | 'bot'; limit: number; cursor?: { createdAt: string; id: string } }
+export interface ListFilter { status?: Status; platform?: string; kind?: string; limit: number; cursor?: { createdAt: string; id: string } }
 
 export async function listConnections(sql: Sql, owner: string, f: ListFilter): Promise<ConnectionRow[]> {
   return sql<ConnectionRow[]>`
@@ -142,8 +156,24 @@ export interface StatePatch {
   active: boolean;
 }
 
-export async function saveState(sql: Sql, id: string, p: StatePatch): Promise<void> {
-  await sql`
+/**
+ * false when nothing was written: the row is gone, or the fence's lease is no longer current.
+ * `events` (the connection.status events of the changes this state went through since the last
+ * write) are stored in the same transaction, and only if the row is written.
+ */
+export async function saveState(sql: postgres.Sql, id: string, p: StatePatch, fence?: Fence, events: readonly NewEvent[] = []): Promise<boolean> {
+  if (events.length === 0) return writeState(sql, id, p, fence);
+  const written = await transaction(sql, async (tx) => {
+    if (!(await writeState(tx, id, p, fence))) return false;
+    await appendEvents(tx, events);
+    return true;
+  });
+  if (written) eventsCommitted();
+  return written;
+}
+
+async function writeState(sql: Sql | Tx, id: string, p: StatePatch, fence?: Fence): Promise<boolean> {
+  const r = await sql`
     update connections set
       status = ${p.status},
       status_since = case when ${p.statusChanged} then now() else status_since end,
@@ -156,7 +186,8 @@ export async function saveState(sql: Sql, id: string, p: StatePatch): Promise<vo
       machine_version = ${p.machineVersion},
       last_active_at = case when ${p.active} then now() else last_active_at end,
       updated_at = now()
-    where id = ${id}`;
+    where id = ${id} ${fenceClause(sql, sql`connections.shard`, fence)}`;
+  return r.count > 0;
 }
 
 export async function deleteConnection(sql: Sql, owner: string, id: string): Promise<boolean> {
@@ -164,10 +195,14 @@ export async function deleteConnection(sql: Sql, owner: string, id: string): Pro
   return rows.length > 0;
 }
 
-export async function putSecret(sql: Sql, connectionId: string, name: SecretName, ciphertext: string): Promise<void> {
-  await sql`
-    insert into connection_secrets (connection_id, name, ciphertext) values (${connectionId}, ${name}, ${ciphertext})
+/** With a fence, written only while its lease is current (false when refused). */
+export async function putSecret(sql: Sql, connectionId: string, name: SecretName, ciphertext: string, fence?: Fence): Promise<boolean> {
+  const r = await sql`
+    insert into connection_secrets (connection_id, name, ciphertext)
+    select ${connectionId}, ${name}, ${ciphertext}
+    ${fence ? sql`from connections c where c.id = ${connectionId} ${fenceClause(sql, sql`c.shard`, fence)}` : sql``}
     on conflict (connection_id, name) do update set ciphertext = excluded.ciphertext, updated_at = now()`;
+  return r.count > 0;
 }
 
 export async function getSecrets(sql: Sql, connectionId: string): Promise<Partial<Record<SecretName, string>>> {
@@ -176,12 +211,17 @@ export async function getSecrets(sql: Sql, connectionId: string): Promise<Partia
   return Object.fromEntries(rows.map((r) => [r.name, r.ciphertext]));
 }
 
-export async function deleteSecret(sql: Sql, connectionId: string, name: SecretName): Promise<void> {
-  await sql`delete from connection_secrets where connection_id = ${connectionId} and name = ${name}`;
+export async function deleteSecret(sql: Sql, connectionId: string, name: SecretName, fence?: Fence): Promise<boolean> {
+  const r = await sql`
+    delete from connection_secrets s where s.connection_id = ${connectionId} and s.name = ${name}
+    ${fence ? sql`and exists (select 1 from connections c where c.id = s.connection_id ${fenceClause(sql, sql`c.shard`, fence)})` : sql``}`;
+  return r.count > 0;
 }
 
-export async function countByState(sql: Sql): Promise<{ status: Status; kind: string; n: number }[]> {
-  return sql<{ status: Status; kind: string; n: number }[]>`select status, kind, count(*)::int as n from connections group by status, kind`;
+/** A connection row by id alone (a peer announced it; the owner is not known here). */
+export async function getConnectionById(sql: Sql, id: string): Promise<ConnectionRow | undefined> {
+  const [r] = await sql<ConnectionRow[]>`select * from connections where id = ${id}`;
+  return r;
 }
 
 export interface SecretRow { connection_id: string; name: SecretName; ciphertext: string }
@@ -202,4 +242,13 @@ export async function replaceSecret(sql: Sql, row: SecretRow, next: string): Pro
     update connection_secrets set ciphertext = ${next}, updated_at = now()
     where connection_id = ${row.connection_id} and name = ${row.name} and ciphertext = ${row.ciphertext}`;
   return res.count === 1;
+}
+
+/** The (platform, kind) pairs this daemon's adapters declare, for the connections constraint. */
+export async function declarePlatformKinds(sql: Sql, pairs: Array<{ platform: string; kind: string }>): Promise<void> {
+  if (pairs.length === 0) return;
+  await sql`
+    insert into platform_kinds (platform, kind)
+    select * from unnest(${sql.array(pairs.map((p) => p.platform))}::text[], ${sql.array(pairs.map((p) => p.kind))}::text[])
+    on conflict do nothing`;
 }

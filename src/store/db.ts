@@ -16,6 +16,11 @@ export interface Database {
   ping(): Promise<number>;
   /** waits up to timeoutMs (default 5000) for in-flight queries, then cuts them; safe to call twice */
   close(opts?: { timeoutMs?: number }): Promise<void>;
+  /**
+   * A small pool of its own, beside the shared one, for work that must not queue behind it (lease
+   * renewals); the shared pool itself in embedded mode (one session). Ended by close().
+   */
+  ownPool(max: number): postgres.Sql;
 }
 
 export interface OpenOptions {
@@ -48,7 +53,7 @@ export async function openDatabase(
     embedded = await startEmbedded(config.dataDir, log);
     // PGlite is a single session: with two client connections a transaction on one could interleave
     // with statements from the other (LIBRARIES.md), so the whole process shares one connection.
-    sql = postgres({ ...common, host: embedded.host, port: embedded.port, user: 'postgres', database: 'postgres', max: 1 });
+    sql = postgres({ ...common, path: embedded.socket, user: 'postgres', database: 'postgres', max: 1 });
   } else {
     sql = postgres(config.databaseUrl, { ...common, max: opts.max ?? defaultMax });
   }
@@ -66,14 +71,22 @@ export async function openDatabase(
   }
 
   let closing: Promise<void> | undefined;
+  const own: postgres.Sql[] = [];
   return {
     sql,
     embedded: Boolean(embedded),
     ping: () => ping(sql, pingTimeoutMs),
+    ownPool: (max) => {
+      if (config.databaseUrl === undefined) return sql;
+      const p = postgres(config.databaseUrl, { ...common, max });
+      own.push(p);
+      return p;
+    },
     close: ({ timeoutMs = 5000 } = {}) =>
       (closing ??= (async () => {
         // postgres.js takes seconds. Note: after an outage a pool with max > 1 may use the whole grace
         // even when idle (measured 5.0 s against 2 ms before the outage), so pass the shutdown budget.
+        await Promise.all(own.map((p) => p.end({ timeout: timeoutMs / 1000 })));
         await sql.end({ timeout: timeoutMs / 1000 });
         await embedded?.close();
       })()),

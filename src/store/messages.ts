@@ -1,17 +1,21 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type postgres from 'postgres';
+import { quotaDefaults } from '../config.ts';
 import { AppError, type ErrorDetail } from '../errors.ts';
-import { bus } from '../events/bus.ts';
 import { traceCarrier, withSpan, type TraceCarrier } from '../observability/tracing.ts';
-import { transaction } from './transaction.ts';
+import { eventsCommitted, posLockSelect } from './events.ts';
+import { fenceClause, type Fence } from './leases.ts';
+import { ownerLockSelect, quotaExceeded } from './quotas.ts';
+import { transactionEndingWith, type Tx } from './transaction.ts';
+import { lockUploads, type UploadRow } from './uploads.ts';
 
 // The outbox. A message row commits together with its audit row before the API answers 202; from
 // then on the row is the truth and broker copies are only wake-up calls (src/delivery). Caller-facing
 // queries carry `owner = ${owner}` in SQL; the delivery-side transitions are keyed by id only.
 
-type Sql = postgres.Sql | postgres.TransactionSql;
+type Sql = postgres.Sql | postgres.TransactionSql | Tx;
 
-export type MessageStatus = 'queued' | 'sending' | 'sent' | 'failed';
+export type MessageStatus = 'queued' | 'sending' | 'sent' | 'failed' | 'cancelled' | 'received';
 export type Priority = 'high' | 'normal' | 'low';
 
 export interface MessageError { code: string; message: string; retryAt?: string }
@@ -43,7 +47,48 @@ export interface MessageRow {
   sent_at: Date | null;
   /** W3C context of the accepting request (tracing on), continued by the relay / embedded consumer */
   trace_context: TraceCarrier | null;
+  /** waiting for its connection to be active again (see releaseParked) */
+  parked: boolean;
+  /** the file the message carries, as it will show it (migrations/007_media.sql) */
+  media: StoredMedia | null;
+  /** the stored file it is sent from, while it is kept */
+  upload_id: string | null;
+  /** an edit or delete of `target_id` (an operation row, never listed as a message) */
+  op: 'edit' | 'delete' | null;
+  target_id: string | null;
+  edited_at: Date | null;
+  deleted_at: Date | null;
+  /** what the platform reported after the send (migrations/010_platform_messages.sql) */
+  platform_status?: 'sent' | 'delivered' | 'read' | null;
+  platform_status_at?: Date | null;
+  /** a template sent instead of text (WhatsApp) */
+  template?: { name: string; language: string; components?: unknown[] } | null;
+  /** 'in': an incoming message (src/store/incoming.ts), status 'received' (migrations/008_events.sql) */
+  direction: 'out' | 'in';
+  /** who sent an incoming message, as the platform names them */
+  sender: string | null;
 }
+
+export type MediaType = 'photo' | 'document' | 'video' | 'audio' | 'voice' | 'animation';
+
+/** A message's media as stored: what the caller asked for, and the file's facts once known. */
+export interface StoredMedia {
+  type: MediaType;
+  uploadId?: string;
+  url?: string;
+  filename?: string;
+  contentType?: string;
+  size?: number;
+  sha256?: string;
+  /**
+   * A carousel (POST /v1/messages `items`): every file in order; the fields above are the first's, so
+   * the row's upload_id and everything reading a message's one file keep working.
+   */
+  items?: StoredMedia[];
+}
+
+/** media of POST /v1/messages: a stored file (uploadId) or an https URL the service fetches when it sends. */
+export interface MediaInput { type: MediaType; uploadId?: string; url?: string; filename?: string }
 
 export interface MessageInput {
   connectionId: string;
@@ -56,14 +101,28 @@ export interface MessageInput {
   replyTo?: string;
   priority?: Priority;
   idempotencyKey?: string;
+  /** with media, `text` is its caption and may be empty */
+  media?: MediaInput;
+  /** a carousel: 2–10 stored files (uploadId) published as one post; `text` is its caption */
+  items?: MediaInput[];
+  /** a platform template instead of text (`text` may be empty) */
+  template?: { name: string; language: string; components?: unknown[] };
+}
+
+/** An edit or delete not yet applied to the message, or the last one when it failed. */
+export interface PendingOperation {
+  type: 'edit' | 'delete'; status: 'queued' | 'sending' | 'failed'; text?: string; error?: MessageError; requestedAt: string;
 }
 
 export interface Message {
   id: string; connectionId: string; chat: string; text: string; priority: Priority; status: MessageStatus;
   attempts: number; platformMessageId?: string; error?: MessageError; createdAt: string; sentAt?: string;
+  media?: StoredMedia; items?: StoredMedia[]; editedAt?: string; deletedAt?: string; pendingOperation?: PendingOperation;
+  platformStatus?: string; platformStatusAt?: string; template?: { name: string; language: string; components?: unknown[] };
+  direction: 'out' | 'in'; from?: string;
 }
 
-export const toApiMessage = (r: MessageRow): Message => ({
+export const toApiMessage = (r: MessageRow, pending?: PendingOperation): Message => ({
   id: r.id,
   connectionId: r.connection_id,
   chat: r.chat,
@@ -75,14 +134,87 @@ export const toApiMessage = (r: MessageRow): Message => ({
   ...(r.error ? { error: pickError(r.error) } : {}),
   createdAt: r.created_at.toISOString(),
   ...(r.sent_at ? { sentAt: r.sent_at.toISOString() } : {}),
+  ...(r.media?.items ? { items: r.media.items } : r.media ? { media: r.media } : {}),
+  ...(r.edited_at ? { editedAt: r.edited_at.toISOString() } : {}),
+  ...(r.deleted_at ? { deletedAt: r.deleted_at.toISOString() } : {}),
+  ...(pending ? { pendingOperation: pending } : {}),
+  ...(r.platform_status ? { platformStatus: r.platform_status } : {}),
+  ...(r.platform_status_at ? { platformStatusAt: r.platform_status_at.toISOString() } : {}),
+  ...(r.template ? { template: r.template } : {}),
+  direction: r.direction ?? 'out',
+  ...(r.sender ? { from: r.sender } : {}),
 });
 
 const pickError = (e: MessageError): MessageError =>
   e.retryAt ? { code: e.code, message: e.message, retryAt: e.retryAt } : { code: e.code, message: e.message };
 
-/** Every status change reaches the live event bus (WebSocket, integration.events) with the API shape. */
-export function publishStatus(r: MessageRow): void {
-  bus.publish({ type: 'message.status', owner: r.owner, at: new Date().toISOString(), data: toApiMessage(r) });
+// ---- message.status events, written by the statement that changes the status ----
+//
+// Every status change stores its event in the events table in the same statement (one transaction)
+// as the change: a crash after COMMIT cannot leave a change without its event, nor an event without
+// its change. The event is built in SQL from the row as written, in the shape toApiMessage gives
+// (tests/store/status-events.test.ts holds the two equal), so that no change needs BEGIN, a second
+// statement and COMMIT: one statement per batch, whatever its size.
+
+// ISO 8601 with milliseconds, as Date#toISOString (to_char's MS truncates like JS Dates do).
+const isoOf = (col: postgres.PendingQuery<postgres.Row[]>, sql: Sql) => sql`to_char(${col} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
+/** toApiMessage in SQL, of the row alias `s` (with a `pending` jsonb column: its pending operation or null). */
+function apiJson(sql: Sql) {
+  const opt = (cond: postgres.PendingQuery<postgres.Row[]>, obj: postgres.PendingQuery<postgres.Row[]>) => sql`|| case when ${cond} then ${obj} else '{}'::jsonb end`;
+  return sql`(jsonb_build_object('id', s.id, 'connectionId', s.connection_id, 'chat', s.chat, 'text', s.text, 'priority', s.priority,
+      'status', s.status, 'attempts', s.attempts, 'createdAt', ${isoOf(sql`s.created_at`, sql)}, 'direction', coalesce(s.direction, 'out'))
+    ${opt(sql`s.platform_message_id <> ''`, sql`jsonb_build_object('platformMessageId', s.platform_message_id)`)}
+    ${opt(sql`jsonb_typeof(s.error) = 'object'`, sql`jsonb_build_object('error', jsonb_build_object('code', s.error->'code', 'message', s.error->'message')
+      || case when coalesce(s.error->>'retryAt', '') <> '' then jsonb_build_object('retryAt', s.error->'retryAt') else '{}'::jsonb end)`)}
+    ${opt(sql`s.sent_at is not null`, sql`jsonb_build_object('sentAt', ${isoOf(sql`s.sent_at`, sql)})`)}
+    ${opt(sql`jsonb_typeof(s.media) = 'object'`, sql`jsonb_build_object('media', s.media)`)}
+    ${opt(sql`s.edited_at is not null`, sql`jsonb_build_object('editedAt', ${isoOf(sql`s.edited_at`, sql)})`)}
+    ${opt(sql`s.deleted_at is not null`, sql`jsonb_build_object('deletedAt', ${isoOf(sql`s.deleted_at`, sql)})`)}
+    ${opt(sql`s.pending is not null`, sql`jsonb_build_object('pendingOperation', s.pending)`)}
+    ${opt(sql`s.platform_status <> ''`, sql`jsonb_build_object('platformStatus', s.platform_status)`)}
+    ${opt(sql`s.platform_status_at is not null`, sql`jsonb_build_object('platformStatusAt', ${isoOf(sql`s.platform_status_at`, sql)})`)}
+    ${opt(sql`jsonb_typeof(s.template) = 'object'`, sql`jsonb_build_object('template', s.template)`)}
+    ${opt(sql`s.sender <> ''`, sql`jsonb_build_object('from', s.sender)`)})`;
+}
+
+/**
+ * CTEs ending in `status_events` (put them after a CTE `changed` of message rows as just written): one
+ * message.status event per changed message; for a changed edit or delete, one for the message it
+ * changes, with its pending operation as the changed rows leave it (pendingOperations in SQL).
+ */
+export function statusEvents(sql: Sql) {
+  return sql`status_rows as materialized (
+    select s.id, s.owner, s.connection_id, ${apiJson(sql)} as data
+    from (
+      select c.*, null::jsonb as pending from changed c where c.op is null
+      union all
+      select t.*, p.pending from messages t
+      join (select distinct target_id from changed where op is not null) x on x.target_id = t.id
+      left join lateral (
+        select case when o.status in ('queued', 'sending', 'failed') then jsonb_build_object('type', o.op, 'status', o.status, 'requestedAt', ${isoOf(sql`o.created_at`, sql)})
+          || case when o.op = 'edit' then jsonb_build_object('text', o.text) else '{}'::jsonb end
+          || case when o.status = 'failed' and jsonb_typeof(o.error) = 'object' then jsonb_build_object('error', jsonb_build_object('code', o.error->'code', 'message', o.error->'message')) else '{}'::jsonb end
+          end as pending
+        from (
+          select id, op, status, text, error, created_at from changed where target_id = t.id
+          union all
+          select id, op, status, text, error, created_at from messages where target_id = t.id and id not in (select id from changed)
+        ) o
+        order by o.created_at desc, o.id desc limit 1
+      ) p on true
+    ) s
+  ),
+  -- The pos lock once the rows are changed and their events built (the count needs all of them):
+  -- held for the insert and COMMIT only, not while the update waits for row locks.
+  status_lock as materialized (${posLockSelect(sql)} from (select count(*) as n from status_rows) c where c.n > 0),
+  status_events as (
+    insert into events (id, customer_id, type, connection_id, data)
+    select gen_random_uuid(), r.owner, 'message.status', r.connection_id, r.data
+    from status_rows r, status_lock
+    order by r.id
+    returning 1
+  )`;
 }
 
 const uuidRe = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -91,27 +223,37 @@ const priorities: readonly Priority[] = ['high', 'normal', 'low'];
 const maxText = 4096;
 
 export interface AcceptResult { message: MessageRow; replay: boolean }
-export interface AuditContext { actor: string; requireActive?: boolean }
+export interface AuditContext {
+  actor: string;
+  requireActive?: boolean;
+  /** unsent (queued or sending) messages the owner may have; QUOTA_EXCEEDED beyond, all or none */
+  maxQueued?: number;
+}
 
 /**
  * Inserts a batch of messages and their audit rows in one transaction, all or none.
  * Same owner + idempotency key with the same body → the stored message (replay: true);
  * same key with another body → IDEMPOTENCY_CONFLICT. Unknown or foreign connection → NOT_FOUND;
- * connection not active → CONNECTION_NOT_ACTIVE (unless requireActive is false).
+ * connection not active → CONNECTION_NOT_ACTIVE (unless requireActive is false); more unsent
+ * messages than maxQueued → QUOTA_EXCEEDED (replays add nothing, so they always pass).
  */
 export async function acceptMessages(sql: postgres.Sql, owner: string, inputs: MessageInput[], audit: AuditContext): Promise<AcceptResult[]> {
   validate(inputs);
-  // Without idempotency keys nothing can conflict, and the one insert statement (messages and their
-  // audit rows together) is atomic on its own: two round trips instead of five (BEGIN … COMMIT).
-  // With keys a conflict found after the insert must undo the batch: a transaction.
-  const keyed = inputs.some((i) => i.idempotencyKey !== undefined);
-  const results = await withSpan('outbox insert', { 'messaging.batch.message_count': inputs.length }, () => (keyed ? transaction : noTransaction)(sql, async (tx) => {
+  // Always a transaction: the owner's quota lock must cover the count and the insert, and an
+  // idempotency conflict found after the insert must undo the batch. Without keys this used to be
+  // one statement; BEGIN, the lock, the count and COMMIT are the price of a quota that holds.
+  const results = await withSpan('outbox insert', { 'messaging.batch.message_count': inputs.length }, () => transactionEndingWith(sql, async (tx) => {
     // Inside the span: the relay's publish span becomes a child of this insert.
     const traceContext = traceCarrier();
     const connIds = [...new Set(inputs.map((i) => i.connectionId))];
-    const conns = await tx<{ id: string; status: string; shard: number }[]>`
-      select id, status, shard from connections where owner = ${owner} and id = any(${tx.array(connIds)}::uuid[])`;
-    const byId = new Map(conns.map((c) => [c.id, c]));
+    // The owner's lock (quotas.ts) and the connections in one statement, the lock first (the left side
+    // of the join is read before any connection row). Under the lock no other accept of this owner
+    // runs, so the keys and the count read next (a later statement, a fresh snapshot) stay true.
+    // Was 5 statements with the keys and the count (connections, lock, keys, lock again, count), now 2.
+    const conns = await tx<{ id: string | null; status: string; shard: number }[]>`
+      select c.id, c.status, c.shard from (${ownerLockSelect(tx, owner)}) l
+      left join connections c on c.owner = ${owner} and c.id = any(${tx.array(connIds)}::uuid[])`;
+    const byId = new Map(conns.flatMap((c) => (c.id ? [[c.id, c] as const] : [])));
     inputs.forEach((inp, i) => {
       const c = byId.get(inp.connectionId);
       if (!c) throw new AppError('NOT_FOUND', 'connection not found', { details: [{ path: `messages.${i}.connectionId`, message: 'not found' }] });
@@ -119,6 +261,21 @@ export async function acceptMessages(sql: postgres.Sql, owner: string, inputs: M
         throw new AppError('CONNECTION_NOT_ACTIVE', `connection is ${c.status}, not active`, { details: [{ path: `messages.${i}.connectionId`, message: c.status }] });
       }
     });
+    const keys = [...new Set(inputs.flatMap((i) => (i.idempotencyKey === undefined ? [] : [i.idempotencyKey])))];
+    const [room] = await tx<{ unsent: number; used: string[] }[]>`
+      select (select count(*)::int from messages where owner = ${owner} and status in ('queued', 'sending')) as unsent,
+        ${keys.length === 0 ? tx`'{}'::text[]` : tx`array(select idempotency_key from messages where owner = ${owner} and idempotency_key = any(${tx.array(keys)}))`} as used`;
+    const known = new Set(room!.used);
+    const adding = inputs.filter((i) => i.idempotencyKey === undefined).length + keys.filter((k) => !known.has(k)).length;
+    const limit = audit.maxQueued ?? quotaDefaults.queuedMessagesPerOwner;
+    if (adding > 0 && room!.unsent + adding > limit) throw quotaExceeded('queued messages per owner', limit, room!.unsent, adding);
+    // Locked until commit: the retention job cannot delete a file a message is about to use.
+    const uploads = await lockUploads(tx, owner, inputs.flatMap((i) => [...(i.media?.uploadId ? [i.media.uploadId] : []), ...(i.items ?? []).flatMap((x) => (x.uploadId ? [x.uploadId] : []))]));
+    const missing = inputs.flatMap((inp, i) => [
+      ...(inp.media?.uploadId && !uploads.has(inp.media.uploadId) ? [{ path: `messages.${i}.media.uploadId`, message: 'no such upload (or it expired)' }] : []),
+      ...(inp.items ?? []).flatMap((x, k) => (x.uploadId && !uploads.has(x.uploadId) ? [{ path: `messages.${i}.items.${k}.uploadId`, message: 'no such upload (or it expired)' }] : [])),
+    ]);
+    if (missing.length > 0) throw new AppError('NOT_FOUND', 'upload not found', { details: missing });
     const rows = inputs.map((inp) => ({
       id: randomUUID(),
       owner,
@@ -134,6 +291,9 @@ export async function acceptMessages(sql: postgres.Sql, owner: string, inputs: M
       request_hash: requestHash(inp),
       shard: byId.get(inp.connectionId)!.shard,
       trace_context: traceContext ? tx.json(traceContext as never) : null,
+      media: inp.items?.length ? tx.json(storedItems(inp.items, uploads) as never) : inp.media ? tx.json(storedMedia(inp.media, uploads) as never) : null,
+      upload_id: inp.items?.[0]?.uploadId ?? inp.media?.uploadId ?? null,
+      template: inp.template ? tx.json(inp.template as never) : null,
     }));
     // A key seen before (or twice in this batch) inserts nothing; the loser of two concurrent
     // requests waits for the winner's commit here and then reads its row below. Each inserted
@@ -165,13 +325,29 @@ export async function acceptMessages(sql: postgres.Sql, owner: string, inputs: M
       }
       return { message: prior, replay: true };
     });
-    return out;
+    // The new messages' `queued` events, sent with COMMIT: the events' pos lock it takes is not held
+    // across a round trip (transactionEndingWith).
+    if (inserted.length === 0) return { result: out };
+    return {
+      result: out,
+      last: tx`with changed as (select * from messages where id = any(${tx.array(inserted.map((r) => r.id))}::uuid[])), ${statusEvents(tx)} select 1`,
+    };
   }));
-  for (const r of results) if (!r.replay) publishStatus(r.message);
+  if (results.some((r) => !r.replay)) eventsCommitted();
   return results;
 }
 
-const noTransaction = <T>(sql: postgres.Sql, fn: (q: postgres.Sql) => Promise<T>): Promise<T> => fn(sql);
+// What a message shows of its file: for a stored file its facts now; for a URL, once fetched.
+function storedMedia(m: MediaInput, uploads: Map<string, UploadRow>): StoredMedia {
+  const u = m.uploadId ? uploads.get(m.uploadId) : undefined;
+  if (!u) return { type: m.type, ...(m.url ? { url: m.url } : {}), ...(m.filename ? { filename: m.filename } : {}) };
+  return { type: m.type, uploadId: u.id, filename: m.filename ?? u.filename, contentType: u.content_type, size: Number(u.size), sha256: u.sha256 ?? '' };
+}
+
+function storedItems(items: MediaInput[], uploads: Map<string, UploadRow>): StoredMedia {
+  const all = items.map((x) => storedMedia(x, uploads));
+  return { ...all[0]!, items: all };
+}
 
 function validate(inputs: MessageInput[]): void {
   const details: ErrorDetail[] = [];
@@ -180,7 +356,12 @@ function validate(inputs: MessageInput[]): void {
     const p = `messages.${i}`;
     if (!uuidRe.test(m.connectionId)) details.push({ path: `${p}.connectionId`, message: 'must be a connection id' });
     if (!m.chat) details.push({ path: `${p}.chat`, message: 'required' });
-    if (!m.text || m.text.length > maxText) details.push({ path: `${p}.text`, message: `1..${maxText} characters` });
+    const optional = m.media || m.items || m.template;
+    if (optional ? m.text.length > maxText : !m.text || m.text.length > maxText) details.push({ path: `${p}.text`, message: `${optional ? 0 : 1}..${maxText} characters` });
+    if (m.media && (m.media.uploadId === undefined) === (m.media.url === undefined)) details.push({ path: `${p}.media`, message: 'uploadId or url, one of them' });
+    if (m.items && (m.media || m.items.length < 2 || m.items.length > 10 || m.items.some((x) => !x.uploadId))) {
+      details.push({ path: `${p}.items`, message: '2 to 10 stored files (uploadId), without media' });
+    }
     if (m.priority !== undefined && !priorities.includes(m.priority)) details.push({ path: `${p}.priority`, message: 'high, normal or low' });
     if (m.parseMode !== undefined && m.parseMode !== 'html' && m.parseMode !== 'markdown') details.push({ path: `${p}.parseMode`, message: 'html or markdown' });
   });
@@ -189,7 +370,10 @@ function validate(inputs: MessageInput[]): void {
 
 // What "the same request" means for an idempotency key: every field that changes what is sent.
 function requestHash(m: MessageInput): string {
-  const canonical = [m.connectionId, m.chat, m.text, m.parseMode ?? null, m.silent ?? false, m.replyTo ?? null, m.priority ?? 'normal'];
+  const canonical = [m.connectionId, m.chat, m.text, m.parseMode ?? null, m.silent ?? false, m.replyTo ?? null, m.priority ?? 'normal',
+    ...(m.media ? [m.media.type, m.media.uploadId ?? null, m.media.url ?? null, m.media.filename ?? null] : []),
+    ...(m.items ? [{ items: m.items.map((x) => [x.type, x.uploadId ?? null, x.filename ?? null]) }] : []),
+    ...(m.template ? [{ template: m.template }] : [])];
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
 }
 
@@ -203,21 +387,35 @@ export async function usedIdempotencyKeys(sql: Sql, owner: string, keys: string[
 
 export async function getMessage(sql: Sql, owner: string, id: string): Promise<MessageRow | undefined> {
   if (!uuidRe.test(id)) return undefined;
-  const [r] = await sql<MessageRow[]>`select * from messages where id = ${id} and owner = ${owner}`;
+  const [r] = await sql<MessageRow[]>`select * from messages where id = ${id} and owner = ${owner} and op is null`;
   return r;
 }
 
-export interface ListOptions { connectionId?: string; status?: MessageStatus; limit: number; cursor?: string }
+export interface ListOptions {
+  connectionId?: string; status?: MessageStatus; limit: number; cursor?: string;
+  direction?: 'out' | 'in';
+  /** only messages created after this instant */
+  since?: Date;
+  /** Full-text query (web search syntax: words, "a phrase", -word, or) over the `search` column. */
+  q?: string;
+}
 
-/** Newest first, keyset-paginated on (created_at, id); the cursor is opaque to callers. */
+/**
+ * Newest first, keyset-paginated on (created_at, id); the cursor is opaque to callers. With `q`,
+ * only messages whose text matches it: words as Postgres' `simple` configuration splits them
+ * (lower-cased, no stemming), through the GIN index on `search`.
+ */
 export async function listMessages(sql: Sql, owner: string, o: ListOptions): Promise<{ items: MessageRow[]; nextCursor?: string }> {
   const after = o.cursor === undefined ? undefined : decodeCursor(o.cursor);
   if (o.connectionId !== undefined && !uuidRe.test(o.connectionId)) return { items: [] };
   const rows = await sql<MessageRow[]>`
     select * from messages
-    where owner = ${owner}
+    where owner = ${owner} and op is null
       ${o.connectionId !== undefined ? sql`and connection_id = ${o.connectionId}` : sql``}
       ${o.status !== undefined ? sql`and status = ${o.status}` : sql``}
+      ${o.direction !== undefined ? sql`and direction = ${o.direction}` : sql``}
+      ${o.since !== undefined ? sql`and created_at > ${o.since}` : sql``}
+      ${o.q !== undefined ? sql`and search @@ websearch_to_tsquery('simple', ${o.q})` : sql``}
       ${after !== undefined
         ? sql`and (created_at, id) < (select created_at, id from messages where id = ${after} and owner = ${owner})`
         : sql``}
@@ -241,39 +439,22 @@ export async function getMessageForDelivery(sql: Sql, id: string): Promise<Messa
   return r;
 }
 
-export async function getConnectionKind(sql: Sql, connectionId: string): Promise<'user' | 'bot' | undefined> {
-  const [r] = await sql<{ kind: 'user' | 'bot' }[]>`select kind from connections where id = ${connectionId}`;
-  return r?.kind;
-}
-
-/**
- * The platform call is about to start: attempts + 1, and a lease (available_at) after which a
- * row still in `sending` counts as abandoned by a crashed process. Only the holder of the current
- * publish_seq may do this, so a stale broker copy never sends.
- */
-export async function markSending(sql: Sql, id: string, seq: number, leaseMs: number): Promise<MessageRow | undefined> {
-  const [r] = await sql<MessageRow[]>`
-    update messages set status = 'sending', attempts = attempts + 1,
-      available_at = now() + make_interval(secs => ${leaseMs / 1000}), updated_at = now()
-    where id = ${id} and publish_seq = ${seq} and status in ('queued', 'sending')
-    returning *`;
+/** The platform and kind of a connection, whoever owns it (delivery, before its actor runs here). */
+export async function getConnectionKind(sql: Sql, connectionId: string): Promise<{ platform: string; kind: string } | undefined> {
+  const [r] = await sql<{ platform: string; kind: string }[]>`select platform, kind from connections where id = ${connectionId}`;
   return r;
 }
 
-export async function markSent(sql: Sql, id: string, platformMessageId: string): Promise<MessageRow | undefined> {
+/** Failed for good, with its event (for an edit or delete: the message it changes, with the failed operation). */
+export async function markFailed(sql: Sql, id: string, error: MessageError, fence?: Fence): Promise<MessageRow | undefined> {
   const [r] = await sql<MessageRow[]>`
-    update messages set status = 'sent', platform_message_id = ${platformMessageId}, sent_at = now(),
-      error = null, updated_at = now()
-    where id = ${id} and status = 'sending'
-    returning *`;
-  return r;
-}
-
-export async function markFailed(sql: Sql, id: string, error: MessageError): Promise<MessageRow | undefined> {
-  const [r] = await sql<MessageRow[]>`
-    update messages set status = 'failed', error = ${sql.json(error as never)}, updated_at = now()
-    where id = ${id} and status in ('queued', 'sending')
-    returning *`;
+    with changed as (
+      update messages set status = 'failed', error = ${sql.json(error as never)}, updated_at = now()
+      where id = ${id} and status in ('queued', 'sending') ${fenceClause(sql, sql`messages.shard`, fence)}
+      returning *
+    ), ${statusEvents(sql)}
+    select * from changed`;
+  if (r) eventsCommitted();
   return r;
 }
 
@@ -285,31 +466,47 @@ export async function getMessagesForDelivery(sql: Sql, ids: string[]): Promise<M
   return new Map(rows.map((r) => [r.id, r]));
 }
 
-/** markSending for many (id, seq) in one statement; ids that did not qualify have no entry. */
-export async function markSendingMany(sql: Sql, entries: { id: string; seq: number }[], leaseMs: number): Promise<Map<string, MessageRow>> {
+/**
+ * The platform calls are about to start: attempts + 1, and a lease (available_at) after which a row
+ * still in `sending` counts as abandoned by a crashed process. Only the holder of a row's current
+ * publish_seq may do this, so a stale broker copy never sends. One statement for many (id, seq);
+ * ids that did not qualify have no entry.
+ */
+export async function markSendingMany(sql: Sql, entries: { id: string; seq: number; epoch?: number }[], leaseMs: number, node?: string): Promise<Map<string, MessageRow>> {
   if (entries.length === 0) return new Map();
   const ids = sql.array(entries.map((e) => e.id));
+  // With a node, each entry is fenced by the epoch of its shard's lease (one batch mixes shards).
   const rows = await sql<MessageRow[]>`
-    with ${lockedInOrder(sql, ids)}
-    update messages m set status = 'sending', attempts = m.attempts + 1,
-      available_at = now() + make_interval(secs => ${leaseMs / 1000}), updated_at = now()
-    from locked, unnest(${ids}::uuid[], ${sql.array(entries.map((e) => e.seq))}::int[]) as t(id, seq)
-    where m.id = locked.id and m.id = t.id and m.publish_seq = t.seq and m.status in ('queued', 'sending')
-    returning m.*`;
+    with ${lockedInOrder(sql, ids)}, changed as (
+      update messages m set status = 'sending', attempts = m.attempts + 1,
+        available_at = now() + make_interval(secs => ${leaseMs / 1000}), updated_at = now()
+      from locked, unnest(${ids}::uuid[], ${sql.array(entries.map((e) => e.seq))}::int[], ${sql.array(entries.map((e) => e.epoch ?? -1))}::bigint[]) as t(id, seq, epoch)
+      where m.id = locked.id and m.id = t.id and m.publish_seq = t.seq and m.status in ('queued', 'sending')
+        ${node === undefined ? sql`` : sql`and exists (select 1 from shard_leases l where l.shard = m.shard and l.owner = ${node} and l.epoch = t.epoch for share)`}
+      returning m.*
+    ), ${statusEvents(sql)}
+    select * from changed`;
+  if (rows.length > 0) eventsCommitted();
   return new Map(rows.map((r) => [r.id, r]));
 }
 
-/** markSent for many messages in one statement; ids no longer in `sending` have no entry. */
+/**
+ * The platform took these messages: one statement for many, with their message.status events; ids
+ * no longer in `sending` have no entry.
+ */
 export async function markSentMany(sql: Sql, entries: { id: string; platformMessageId: string }[]): Promise<Map<string, MessageRow>> {
   if (entries.length === 0) return new Map();
   const ids = sql.array(entries.map((e) => e.id));
   const rows = await sql<MessageRow[]>`
-    with ${lockedInOrder(sql, ids)}
-    update messages m set status = 'sent', platform_message_id = t.platform_message_id, sent_at = now(),
-      error = null, updated_at = now()
-    from locked, unnest(${ids}::uuid[], ${sql.array(entries.map((e) => e.platformMessageId))}::text[]) as t(id, platform_message_id)
-    where m.id = locked.id and m.id = t.id and m.status = 'sending'
-    returning m.*`;
+    with ${lockedInOrder(sql, ids)}, changed as (
+      update messages m set status = 'sent', platform_message_id = t.platform_message_id, sent_at = now(),
+        error = null, updated_at = now()
+      from locked, unnest(${ids}::uuid[], ${sql.array(entries.map((e) => e.platformMessageId))}::text[]) as t(id, platform_message_id)
+      where m.id = locked.id and m.id = t.id and m.status = 'sending'
+      returning m.*
+    ), ${statusEvents(sql)}
+    select * from changed`;
+  if (rows.length > 0) eventsCommitted();
   return new Map(rows.map((r) => [r.id, r]));
 }
 
@@ -329,6 +526,15 @@ export interface Reschedule {
   retry?: boolean;
   /** only if the row is still at this seq (the caller's copy is current) */
   seq?: number;
+  /** only while this shard lease is current */
+  fence?: Fence;
+  /** waiting for its connection to be active again (released early by releaseParked) */
+  parked?: boolean;
+  /**
+   * a status change callers see (back from `sending`, or a retry's error): stored with its event.
+   * Without it (a copy that came early, a pacing wait) the message stays queued as it was shown.
+   */
+  announce?: boolean;
 }
 
 /**
@@ -337,32 +543,35 @@ export interface Reschedule {
  */
 export async function rescheduleMessage(sql: Sql, id: string, r: Reschedule): Promise<MessageRow | undefined> {
   const [row] = await sql<MessageRow[]>`
-    update messages set status = 'queued', available_at = ${r.at}, publish_seq = publish_seq + 1,
-      published_at = null, updated_at = now(),
-      retries = retries + ${r.retry ? 1 : 0}
-      ${r.error === undefined ? sql`` : sql`, error = ${r.error === null ? null : sql.json(r.error as never)}`}
-    where id = ${id} and status in ('queued', 'sending')
-      ${r.seq === undefined ? sql`` : sql`and publish_seq = ${r.seq}`}
-    returning *`;
+    with changed as (
+      update messages set status = 'queued', available_at = ${r.at}, publish_seq = publish_seq + 1,
+        published_at = null, updated_at = now(), parked = ${r.parked ?? false},
+        retries = retries + ${r.retry ? 1 : 0}
+        ${r.error === undefined ? sql`` : sql`, error = ${r.error === null ? null : sql.json(r.error as never)}`}
+      where id = ${id} and status in ('queued', 'sending')
+        ${r.seq === undefined ? sql`` : sql`and publish_seq = ${r.seq}`}
+        ${fenceClause(sql, sql`messages.shard`, r.fence)}
+      returning *
+    )${r.announce ? sql`, ${statusEvents(sql)}` : sql``}
+    select * from changed`;
+  if (row && r.announce) eventsCommitted();
   return row;
 }
 
 /**
- * The connection is active again: its parked messages (waiting out CIRCUIT_OPEN or
- * CONNECTION_NOT_ACTIVE) become due now instead of at their next park check.
+ * The connection is active again: its parked messages (waiting while it was not active or its
+ * breaker was open) become due now instead of at their next park check.
  */
 export async function releaseParked(sql: Sql, connectionId: string): Promise<number> {
   const rows = await sql`
     with locked as materialized (
       select id from messages
-      where connection_id = ${connectionId} and status = 'queued' and available_at > now()
-        and error->>'code' in ('CIRCUIT_OPEN', 'CONNECTION_NOT_ACTIVE')
+      where connection_id = ${connectionId} and status = 'queued' and parked and available_at > now()
       order by id for update
     )
-    update messages m set available_at = now(), publish_seq = m.publish_seq + 1, published_at = null, updated_at = now()
+    update messages m set available_at = now(), publish_seq = m.publish_seq + 1, published_at = null, updated_at = now(), parked = false
     from locked
-    where m.id = locked.id and m.status = 'queued' and m.available_at > now()
-      and m.error->>'code' in ('CIRCUIT_OPEN', 'CONNECTION_NOT_ACTIVE')
+    where m.id = locked.id and m.status = 'queued' and m.parked and m.available_at > now()
     returning 1`;
   return rows.length;
 }
@@ -370,10 +579,10 @@ export async function releaseParked(sql: Sql, connectionId: string): Promise<num
 export interface OutboxEntry { id: string; shard: number; priority: Priority; publish_seq: number; trace_context: TraceCarrier | null }
 
 /** Committed rows the relay has not handed to the broker yet and that are due within horizonMs. */
-export async function listUnpublished(sql: Sql, o: { limit: number; horizonMs: number }): Promise<OutboxEntry[]> {
+export async function listUnpublished(sql: Sql, o: { limit: number; horizonMs: number; shards?: number[] }): Promise<OutboxEntry[]> {
   return sql<OutboxEntry[]>`
     select id, shard, priority, publish_seq, trace_context from messages
-    where published_at is null and status = 'queued'
+    where published_at is null and status = 'queued' ${o.shards ? sql`and shard = any(${sql.array(o.shards)}::int[])` : sql``}
       and available_at <= now() + make_interval(secs => ${o.horizonMs / 1000})
     order by available_at, created_at
     limit ${o.limit}`;
@@ -399,13 +608,13 @@ export async function markPublished(sql: Sql, entries: { id: string; seq: number
  * sent". Rows left in `sending` past their lease (a crashed process) are claimed again.
  * High priority first; the sort touches only due rows (top-N of those).
  */
-export async function claimDue(sql: Sql, o: { limit: number; leaseMs: number }): Promise<MessageRow[]> {
+export async function claimDue(sql: Sql, o: { limit: number; leaseMs: number; shards?: number[] }): Promise<MessageRow[]> {
   return sql<MessageRow[]>`
     update messages m set publish_seq = m.publish_seq + 1,
       available_at = now() + make_interval(secs => ${o.leaseMs / 1000}), updated_at = now()
     from (
       select id from messages
-      where status in ('queued', 'sending') and available_at <= now()
+      where status in ('queued', 'sending') and available_at <= now() ${o.shards ? sql`and shard = any(${sql.array(o.shards)}::int[])` : sql``}
       order by case priority when 'high' then 0 when 'normal' then 1 else 2 end, available_at, created_at
       limit ${o.limit}
       for update skip locked
@@ -429,12 +638,34 @@ export async function queueStats(sql: Sql): Promise<QueueStats> {
   return out;
 }
 
-/** Retention: deletes up to `batch` finished (sent/failed) messages that ended before `cutoff`. */
+/** Retention: deletes up to `batch` finished (sent/failed/cancelled) messages that ended before `cutoff`. */
 export async function purgeFinishedMessages(sql: Sql, cutoff: Date, batch: number): Promise<number> {
   const r = await sql`
     delete from messages where id in (
       select id from messages
-      where status in ('sent', 'failed') and coalesce(sent_at, updated_at) < ${cutoff}
+      where status in ('sent', 'failed', 'cancelled', 'received') and coalesce(sent_at, updated_at) < ${cutoff}
       limit ${batch})`;
   return r.count;
+}
+
+/**
+ * Queue expiry: up to `batch` messages still `queued` that were accepted before `cutoff` end
+ * `failed` with `error` (MESSAGE_EXPIRED), each with its event; returns the changed rows.
+ * Rows a sender holds (locked) are skipped this time; a row already `sending` is never touched:
+ * its call may be under way, and the delivery side decides how it ends.
+ */
+export async function expireQueued(sql: Sql, cutoff: Date, error: MessageError, batch: number): Promise<MessageRow[]> {
+  const rows = await sql<MessageRow[]>`
+    with locked as materialized (
+      select id from messages where status = 'queued' and created_at < ${cutoff}
+      order by id limit ${batch} for update skip locked
+    ), changed as (
+      update messages m set status = 'failed', error = ${sql.json(error as never)}, updated_at = now()
+      from locked
+      where m.id = locked.id and m.status = 'queued'
+      returning m.*
+    ), ${statusEvents(sql)}
+    select * from changed`;
+  if (rows.length > 0) eventsCommitted();
+  return rows;
 }

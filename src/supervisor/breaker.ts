@@ -43,9 +43,9 @@ export class WindowBreaker implements IBreaker {
 
 export interface BreakerOptions { maxFailures: number; windowMs: number; halfOpenAfterMs: number }
 
-// Only failures that a restart could fix count: flood waits are Telegram pacing us, and permanent
-// errors (revoked session, bad token) end in `error` without retries anyway.
-const counts = (err: unknown) => !isAppError(err) || (err.retryable && err.code !== 'TG_API_429');
+// Only failures that a restart could fix count: rate limits and quotas are the platform pacing us,
+// and permanent errors (revoked session, bad token) end in `error` without retries anyway.
+const counts = (err: unknown) => !isAppError(err) || err.category === 'retry' || err.category === 'outcome-unknown';
 
 export interface ConnectionBreaker {
   policy: CircuitBreakerPolicy;

@@ -14,10 +14,10 @@ export interface Accountable {
 }
 
 export interface MemoryBudgetOptions {
-  budgetBytes: number;          // 50 MB by default (MEMORY_BUDGET_MB)
-  processLimitBytes?: number;   // 0/undefined: V8's heap limit
-  admitRatio?: number;          // 0.9: keep 10% headroom for GC and request bursts
-  graceChecks?: number;         // 2 checks: a burst that a trim cannot absorb twice in a row is not a burst
+  budgetBytes: number; // 50 MB by default (MEMORY_BUDGET_MB)
+  processLimitBytes?: number; // 0/undefined: V8's heap limit
+  admitRatio?: number; // 0.9: keep 10% headroom for GC and request bursts
+  graceChecks?: number; // 2 checks: a burst that a trim cannot absorb twice in a row is not a burst
   heapUsed?: () => number;
 }
 

@@ -1,46 +1,40 @@
-import { randomUUID } from 'node:crypto';
 import type postgres from 'postgres';
 import type winston from 'winston';
-import { createActor, waitFor, type AnyActorRef, type InspectionEvent, type Snapshot } from 'xstate';
-import { MACHINE_VERSION as ACCOUNT_VERSION } from '../../machines/account.machine.ts';
-import { MACHINE_VERSION as BOT_VERSION } from '../../machines/bot.machine.ts';
+import { createActor, waitFor, type AnyActorRef, type AnyStateMachine, type InspectionEvent, type Snapshot } from 'xstate';
 import { toStoredSnapshot, topLevelState } from '../../machines/persistence.ts';
-import { secretContext, type Keyring } from '../crypto/keyring.ts';
-import { randomIdFor } from '../delivery/random-id.ts';
-import type { MessageSender, OutboundMessage } from '../delivery/types.ts';
-import { AppError, isAppError } from '../errors.ts';
+import type { Keyring } from '../crypto/keyring.ts';
+import { AppError, endsConnection, isAppError } from '../errors.ts';
 import { bus } from '../events/bus.ts';
+import type { NewEvent } from '../store/events.ts';
+import { storeIncoming } from '../store/incoming.ts';
+import type { Fence } from '../store/leases.ts';
 import { metrics } from '../observability/metrics.ts';
 import { withSpan } from '../observability/tracing.ts';
-import { maskPhone } from '../observability/redact.ts';
-import { endsConnection } from '../platforms/telegram/errors.ts';
-import type { Platform } from '../platforms/telegram/index.ts';
-import { shardOf } from '../shard.ts';
-import { recordAudit } from '../store/audit.ts';
-import { transaction } from '../store/transaction.ts';
-import {
-  connectionIds, deleteConnection, findBot, getConnection, insertConnection, listConnections, putSecret, runnablePages, saveState, toConnection,
-  type Connection, type ConnectionRow, type ListFilter, type Status,
-} from '../store/connections.ts';
+import type { ConnectionKind, Driver, OutboundMessage, OutboundOperation, ReceivedMessage, SendCapabilities } from '../platforms/adapter.ts';
+import type { Platforms } from '../platforms/registry.ts';
+import { getConnection, getConnectionById, runnablePages, saveState, toConnection, type Connection, type ConnectionRow, type Status } from '../store/connections.ts';
 import { breakerStateName, createBreaker, type ConnectionBreaker } from './breaker.ts';
-import type { Driver, ReceivedMessage } from './driver.ts';
 import { MemoryBudget } from './memory-budget.ts';
 import { secretVault } from './secrets.ts';
-import type { ActorDetail, ActorSummary, ChatCheck, ConnectionService, CreateConnection } from './types.ts';
+import type { ActorDetail, ActorSummary, ShardOwnership } from './types.ts';
 import { errorOf, liveView, type MachineContext } from './view.ts';
 
-// One root actor per connection, found through this registry (ARCHITECTURE.md: a spawned child
-// cannot be restored from its own snapshot). The supervisor restores actors from their rows at
-// boot, persists snapshots on change (debounced, off the actor's path), runs each connect through
-// the connection's breaker, holds the memory budget, and answers the control plane.
+// The supervision core: one root actor per connection, found through this registry (ARCHITECTURE.md:
+// a spawned child cannot be restored from its own snapshot). It restores actors from their rows at
+// boot, persists snapshots on change (debounced, off the actor's path), runs each connect through the
+// connection's breaker, holds the memory budget, and hands sends to the owning actor's driver. What a
+// connection IS (kinds, machines, drivers) comes from the platform adapters; what a caller may do with
+// it (create, log in, chats) is the connection service's (src/connections/service.ts).
 
 export interface SupervisorOptions {
   sql: postgres.Sql;
   keyring: Keyring;
-  platform: Platform;
+  platforms: Platforms;
   logger: winston.Logger;
-  shards: number;
   ownedShards?: number[];
+  shards: number;
+  /** Several daemons: run only the shards this node leases, and fence every write with the lease. */
+  cluster?: ShardOwnership;
   memoryBudgetBytes: number;
   processMemoryLimitBytes?: number;
   restart: { max: number; windowS: number };
@@ -49,22 +43,29 @@ export interface SupervisorOptions {
   // Snapshots change in bursts (a login is 4–6 transitions in ~100 ms): one write per burst.
   persistDebounceMs?: number;
   memoryCheckMs?: number;
-  // How long an HTTP call waits for a login step to finish before answering with the current state.
+  // How long a caller waits for a login step to finish before answering with the current state.
   stepTimeoutMs?: number;
+  /** A connection became active (delivery releases its parked messages). */
+  onActive?: (connectionId: string) => void;
   onReceived?: (owner: string, connectionId: string, message: ReceivedMessage) => void;
 }
 
 interface Transition { at: number; from: string; to: string; event: string }
 
-interface Runtime {
-  id: string;
-  owner: string;
-  kind: 'user' | 'bot';
-  shard: number;
+/** One running connection. The connection service reads it; only the supervisor changes it. */
+export interface Runtime {
+  readonly id: string;
+  readonly owner: string;
+  readonly platform: string;
+  readonly kind: string;
+  readonly shard: number;
+  readonly spec: ConnectionKind;
   row: ConnectionRow;
   driver: Driver;
   actor: AnyActorRef;
   breaker: ConnectionBreaker;
+  /** an incoming message failed to store since the watcher last asked (DriverContext.incomingStored) */
+  incomingFailed?: boolean;
   status: Status;
   statusSince: number;
   stateValue: string;
@@ -72,25 +73,39 @@ interface Runtime {
   restarts: number;
   transitions: Transition[];
   persistTimer?: NodeJS.Timeout;
+  /** connection.status events of changes not yet written: stored with the next write of the row */
+  unstored: NewEvent[];
   halfOpenTimer?: NodeJS.Timeout;
   persisting?: Promise<void>;
   stopping: boolean;
+  /**
+   * Several daemons: the lease this runtime runs under. Its writes name this epoch, never the one held
+   * when they run: a write retried past a lapse of the lease (a database outage) would otherwise land
+   * over the state of the runtime started under the new lease.
+   */
+  fence?: Fence;
   /** Included in the per-state counts. */
   counted?: boolean;
 }
 
-const versionOf = (kind: 'user' | 'bot') => (kind === 'user' ? ACCOUNT_VERSION : BOT_VERSION);
 const stateString = (value: unknown): string => (typeof value === 'string' ? value : JSON.stringify(value));
 
-export class Supervisor implements ConnectionService, MessageSender {
+export class Supervisor {
   readonly #o: SupervisorOptions;
   readonly #log: winston.Logger;
   readonly #registry = new Map<string, Runtime>();
   readonly #bySession = new Map<string, Runtime>();
+  // The machines with their slots provided, one per (platform, kind) for this supervisor: each slot
+  // finds its connection's driver in this registry. Providing per connection clones the whole
+  // machine config (~2 ms), which blocked the loop for seconds when 1,000 accounts started at once.
+  readonly #machines = new Map<string, AnyStateMachine>();
   readonly #budget: MemoryBudget;
   readonly #counts = new Map<string, number>();
+  /** incoming messages being stored, chained per connection (their order is the platform's) */
+  readonly #incoming = new Map<string, Promise<void>>();
   #memoryTimer?: NodeJS.Timeout;
   #stopped = false;
+  #shardWork: Promise<unknown> = Promise.resolve();
 
   constructor(opts: SupervisorOptions) {
     this.#o = opts;
@@ -99,26 +114,27 @@ export class Supervisor implements ConnectionService, MessageSender {
       budgetBytes: opts.memoryBudgetBytes,
       ...(opts.processMemoryLimitBytes ? { processLimitBytes: opts.processMemoryLimitBytes } : {}),
     });
+    const slotsOf = (connectionId: string): Driver['slots'] => {
+      const rt = this.#registry.get(connectionId);
+      if (!rt) throw new AppError('CONNECTION_NOT_ACTIVE', 'The connection is not running in this process');
+      return rt.driver.slots;
+    };
+    for (const { platform, kind } of opts.platforms.pairs()) {
+      this.#machines.set(`${platform}/${kind}`, opts.platforms.kind(platform, kind).machine(slotsOf));
+    }
   }
 
   get size(): number { return this.#registry.size; }
   get stopped(): boolean { return this.#stopped; }
+  get budget(): MemoryBudget { return this.#budget; }
 
-  /** Restores every runnable connection of the owned shards from its row. */
+  /**
+   * Restores every runnable connection of the owned shards from its row. With a cluster it starts
+   * none: the shards come as their leases do (startShards).
+   */
   async start(): Promise<number> {
-    const shards = this.#o.ownedShards ?? Array.from({ length: this.#o.shards }, (_, i) => i);
-    // Batches of 25 with a turn of the event loop between them: an actor costs ~0.25 ms to create
-    // and start, so a batch holds the loop ~7 ms; 10,000 in one synchronous loop stalled HTTP and
-    // every socket for seconds, batches of 100 for ~30 ms each.
-    let started = 0;
-    pages: for await (const rows of runnablePages(this.#o.sql, shards)) {
-      for (const row of rows) {
-        if (this.#stopped) break pages; // shut down while booting
-        if (this.#registry.has(row.id)) continue;
-        this.#run(row, row.snapshot && row.machine_version === versionOf(row.kind) ? row.snapshot : undefined);
-        if (++started % 25 === 0) await new Promise((r) => setImmediate(r));
-      }
-    }
+    const shards = this.#o.cluster ? [] : this.#o.ownedShards ?? Array.from({ length: this.#o.shards }, (_, i) => i);
+    const started = await this.#startRows(shards);
     this.#memoryTimer = setInterval(() => {
       this.#checkMemory();
       this.#exportBreakers();
@@ -128,171 +144,174 @@ export class Supervisor implements ConnectionService, MessageSender {
     return started;
   }
 
+  // Batches of 25 with a turn of the event loop between them: an actor costs ~0.25 ms to create
+  // and start, so a batch holds the loop ~7 ms; 10,000 in one synchronous loop stalled HTTP and
+  // every socket for seconds, batches of 100 for ~30 ms each.
+  async #startRows(shards: number[]): Promise<number> {
+    if (shards.length === 0) return 0;
+    let started = 0;
+    pages: for await (const rows of runnablePages(this.#o.sql, shards)) {
+      for (const row of rows) {
+        if (this.#stopped) break pages; // shut down while booting
+        if (this.#registry.has(row.id) || !this.#runs(row) || !this.runsHere(row.shard)) continue;
+        this.run(row);
+        if (++started % 25 === 0) await new Promise((r) => setImmediate(r));
+      }
+    }
+    return started;
+  }
+
+  /** Whether connections of this shard run in this process (always, without a cluster). */
+  runsHere(shard: number): boolean {
+    return !this.#o.cluster || this.#o.cluster.holds(shard);
+  }
+
+  /** Leases gained: their connections start (paced as at boot), one call after the other. */
+  startShards(shards: number[]): Promise<number> {
+    const next = this.#shardWork.then(() => this.#startRows(shards)).then((n) => {
+      if (n > 0) this.#log.info('shard connections started', { shards, connections: n });
+      return n;
+    }, (err: Error) => {
+      // A database that just came back can fail the first page; the shards stay held here, so
+      // without another try their connections would never run on any node. Again in 1 s while held.
+      const held = shards.filter((s) => this.runsHere(s));
+      this.#log.error('shard connections not started; trying again', { shards, error: err.message });
+      if (held.length > 0 && !this.#stopped) setTimeout(() => void this.startShards(held.filter((s) => this.runsHere(s))), 1000).unref();
+      return 0;
+    });
+    this.#shardWork = next;
+    return next;
+  }
+
+  /** Leases lost or handed over: their actors persist (while the lease still allows) and stop. */
+  async stopShards(shards: number[]): Promise<number> {
+    const set = new Set(shards);
+    const all = [...this.#registry.values()].filter((rt) => set.has(rt.shard));
+    await Promise.all(all.map((rt) => this.remove(rt, true).catch(() => undefined)));
+    if (all.length > 0) this.#log.info('shard connections stopped', { shards, connections: all.length });
+    return all.length;
+  }
+
+  /** A peer created a connection in a shard this node holds: it runs here. */
+  async startConnection(id: string): Promise<boolean> {
+    if (this.#stopped || this.#registry.has(id)) return false;
+    const row = await getConnectionById(this.#o.sql, id);
+    if (!row || row.status === 'stopped' || !this.#runs(row) || !this.runsHere(row.shard) || this.#registry.has(id)) return false;
+    this.run(row);
+    return true;
+  }
+
   /** Persists every actor and closes every client (graceful shutdown). */
   async stop(): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#memoryTimer);
     const all = [...this.#registry.values()];
-    await Promise.all(all.map((rt) => this.#shutdown(rt)));
-    for (const rt of all) rt.driver.release();
+    await Promise.all(all.map((rt) => this.shutdown(rt)));
+    // Messages already received are stored before the pool closes.
+    await Promise.allSettled([...this.#incoming.values()]);
     this.#registry.clear();
     this.#bySession.clear();
   }
 
-  // ---- ConnectionService -------------------------------------------------------------------
+  // ---- what the connection service uses ------------------------------------------------------
 
-  async create(owner: string, input: CreateConnection): Promise<Connection> {
-    if (this.#stopped) throw new AppError('DEPENDENCY_UNAVAILABLE', 'The service is shutting down');
-    if (!this.#budget.canAdmit()) throw new AppError('MEMORY_BUDGET_EXCEEDED', 'The service is near its memory limit and accepts no new connections now');
-    const id = randomUUID();
-    const shard = shardOf(id, this.#o.shards);
-    const { sql, keyring } = this.#o;
-    // The secret is encrypted first (the keyring may be Vault, over the network) and written in the
-    // row's transaction: a row without its token or phone would come back at boot as a connection
-    // that can never work, and would block adding the same bot again.
-    const seal = (name: 'bot_token' | 'phone', plaintext: string) => keyring.encrypt(plaintext, secretContext(id, name));
-    let row: ConnectionRow;
-    if (input.kind === 'bot') {
-      const me = await this.#o.platform.verifyBotToken(input.token);
-      if (await findBot(sql, owner, me.platformUserId)) throw new AppError('INVALID_STATE', 'This bot is already connected');
-      const sealed = await seal('bot_token', input.token);
-      row = await transaction(sql, async (tx) => {
-        const r = await insertConnection(tx, { id, owner, kind: 'bot', shard, machineVersion: BOT_VERSION, profile: me });
-        await putSecret(tx, id, 'bot_token', sealed);
-        await recordAudit(tx, { owner, actor: owner, action: 'connection.created', target: id, details: { kind: 'bot', botId: me.platformUserId } });
-        return r;
-      });
-    } else {
-      const method = input.method;
-      const phoneMasked = method === 'phone' ? maskPhone(input.phone) : undefined;
-      const sealed = method === 'phone' ? await seal('phone', input.phone) : undefined;
-      row = await transaction(sql, async (tx) => {
-        const r = await insertConnection(tx, { id, owner, kind: 'user', shard, machineVersion: ACCOUNT_VERSION, login: { method }, ...(phoneMasked ? { phoneMasked } : {}) });
-        if (sealed) await putSecret(tx, id, 'phone', sealed);
-        await recordAudit(tx, { owner, actor: owner, action: 'connection.created', target: id, details: { kind: 'user', method, ...(phoneMasked ? { phone: phoneMasked } : {}) } });
-        return r;
-      });
-    }
-    const rt = this.#run(row, undefined);
-    // Answer once the first step is known (awaiting-code/qr for logins, active for bots), or the
-    // current state after stepTimeoutMs: the client polls or listens to events from there.
-    await this.#settle(rt, true);
-    return this.#view(rt);
-  }
-
-  async get(owner: string, id: string): Promise<Connection> {
+  /** The running connection of this owner, or undefined (not running here, or not theirs). */
+  live(owner: string, id: string): Runtime | undefined {
     const rt = this.#registry.get(id);
-    if (rt && rt.owner === owner) return this.#view(rt);
-    const row = await getConnection(this.#o.sql, owner, id);
-    if (!row) throw notFound();
-    return toConnection(row);
+    return rt && rt.owner === owner ? rt : undefined;
   }
 
-  async list(owner: string, filter: ListFilter): Promise<{ items: Connection[]; nextCursor?: string }> {
-    const rows = await listConnections(this.#o.sql, owner, { ...filter, limit: filter.limit + 1 });
-    const page = rows.slice(0, filter.limit);
-    const items = page.map((r) => {
-      const rt = this.#registry.get(r.id);
-      return rt ? this.#view(rt) : toConnection(r);
+  /** Starts the actor of a row (restored from its snapshot when the machine version allows). */
+  run(row: ConnectionRow): Runtime {
+    const rt = this.#runtime(row);
+    const snapshot = this.#restorable(row, rt.spec);
+    rt.actor = createActor(this.#machineOf(row), {
+      input: rt.spec.input(row, this.#o.backoff),
+      ...(snapshot ? { snapshot: snapshot as Snapshot<unknown> } : {}),
+      inspect: (ev) => this.#inspect(ev),
     });
-    const last = page[page.length - 1];
-    return rows.length > filter.limit && last
-      ? { items, nextCursor: Buffer.from(JSON.stringify({ c: last.created_at.toISOString(), i: last.id })).toString('base64url') }
-      : { items };
+    this.#registry.set(rt.id, rt);
+    this.#bySession.set(rt.actor.sessionId, rt);
+    rt.actor.subscribe({
+      next: (s: Snapshot<unknown>) => this.#onSnapshot(rt, s),
+      error: (err: unknown) => this.#log.error('actor failed', { connectionId: rt.id, code: codeOf(err) }),
+    });
+    rt.actor.on('update', (e: { update: unknown }) => this.#onUpdate(rt, e.update));
+    rt.actor.start();
+    if (snapshot) rt.actor.send({ type: 'RESUME' });
+    this.#onSnapshot(rt, rt.actor.getSnapshot());
+    return rt;
   }
 
-  async submitCode(owner: string, id: string, code: string): Promise<Connection> {
-    const rt = await this.#owned(owner, id);
-    const event = { type: 'CODE', code } as const;
-    if (!rt.actor.getSnapshot().can(event)) throw invalidState(rt.status, 'awaiting-code');
-    rt.actor.send(event);
-    await this.#settle(rt, false);
-    const ctx = this.#context(rt);
-    await this.#audit(rt, 'login.code', { result: ctx.error?.code ?? rt.status });
-    if (rt.status === 'awaiting-code' && (ctx.error?.code === 'TG_CODE_INVALID' || ctx.error?.code === 'TG_CODE_EXPIRED')) {
-      throw new AppError(ctx.error.code, ctx.error.message);
-    }
-    return this.#view(rt);
+  /** A driver for a connection that is not running (to log it out before deleting it). */
+  detachedDriver(row: ConnectionRow): Driver {
+    return this.#runtime(row).driver;
   }
 
-  async submitPassword(owner: string, id: string, password: string): Promise<Connection> {
-    const rt = await this.#owned(owner, id);
-    const event = { type: 'PASSWORD' } as const;
-    if (!rt.actor.getSnapshot().can(event)) throw invalidState(rt.status, 'awaiting-2fa');
-    rt.driver.setPassword(password);
-    rt.actor.send(event);
-    await this.#settle(rt, false);
-    const ctx = this.#context(rt);
-    await this.#audit(rt, 'login.password', { result: ctx.error?.code ?? rt.status });
-    if (rt.status === 'awaiting-2fa' && ctx.error?.code === 'TG_PASSWORD_INVALID') throw new AppError('TG_PASSWORD_INVALID', ctx.error.message);
-    return this.#view(rt);
+  /**
+   * Waits until no slot call is in flight (the machines' 'busy' tag) and, for a new connection, until
+   * it is past `connecting` or waiting out a backoff; then the caller answers with the state.
+   */
+  async settle(rt: Runtime, pastConnecting: boolean): Promise<void> {
+    await waitFor(rt.actor, (s) => {
+      const snap = s as { hasTag(t: string): boolean; context: MachineContext };
+      if (snap.hasTag('busy')) return false;
+      return !pastConnecting || topLevelState(s) !== 'connecting' || snap.context.retryAt != null;
+    }, { timeout: this.#o.stepTimeoutMs ?? 15_000 }).catch(() => undefined);
   }
 
-  async qr(owner: string, id: string): Promise<{ url: string; expiresAt: string }> {
-    const rt = await this.#owned(owner, id);
-    const qr = this.#context(rt).qr;
-    if (rt.status !== 'awaiting-qr' || !qr) throw invalidState(rt.status, 'awaiting-qr');
-    return { url: qr.url, expiresAt: new Date(qr.expiresAt).toISOString() };
-  }
-
-  async reconnect(owner: string, id: string): Promise<Connection> {
-    const row = await getConnection(this.#o.sql, owner, id);
-    if (!row) throw notFound();
-    let rt = this.#registry.get(id);
-    if (!rt) {
-      rt = this.#run(row, row.snapshot && row.machine_version === versionOf(row.kind) ? row.snapshot : undefined);
-    }
+  /** Leaves `error` with a fresh breaker (a person asked for it). */
+  reconnect(rt: Runtime, reason: string): void {
     rt.breaker = this.#newBreaker(rt);
     clearTimeout(rt.halfOpenTimer);
     rt.actor.send({ type: 'RECONNECT' });
-    this.#countRestart(rt, 'reconnect');
-    await this.#audit(rt, 'connection.reconnect', {});
-    return this.#view(rt);
+    this.#countRestart(rt, reason);
   }
 
-  async remove(owner: string, id: string): Promise<void> {
-    const row = await getConnection(this.#o.sql, owner, id);
-    if (!row) throw notFound();
-    let rt = this.#registry.get(id);
-    if (rt) {
-      rt.actor.send({ type: 'LOGOUT' });
-      // Telegram answers logOut in ~100 ms; 10 s covers a flood wait or two retries, then the
-      // session is dropped anyway (Telegram expires unused keys on its own).
-      await waitFor(rt.actor, (s) => topLevelState(s) === 'stopped' && !s.hasTag('busy'), { timeout: 10_000 }).catch(() => {
-        this.#log.warn('logout unconfirmed', { connectionId: id });
-      });
-    } else {
-      rt = this.#runtime(row);
-      await withTimeout(rt.driver.logOut(), 10_000).catch((err) => this.#log.warn('logout unconfirmed', { connectionId: id, code: codeOf(err) }));
-    }
-    await this.#shutdown(rt, false);
+  /** Stops the actor (persisting its last snapshot unless it is being deleted) and forgets it. */
+  async remove(rt: Runtime, persist: boolean): Promise<void> {
+    await this.shutdown(rt, persist);
     this.#forget(rt);
-    await transaction(this.#o.sql, async (tx) => {
-      await deleteConnection(tx, owner, id);
-      await recordAudit(tx, { owner, actor: owner, action: 'connection.deleted', target: id, details: { kind: row.kind } });
-    });
   }
 
-  async removeAll(owner: string): Promise<number> {
-    const ids = await connectionIds(this.#o.sql, owner);
-    for (const id of ids) await this.remove(owner, id).catch((err) => { if (!(isAppError(err) && err.code === 'NOT_FOUND')) throw err; });
-    return ids.length;
+  context(rt: Runtime): MachineContext {
+    return (rt.actor.getSnapshot() as { context: MachineContext }).context;
   }
 
-  async checkChat(owner: string, id: string, chat: string): Promise<ChatCheck> {
-    const rt = await this.#owned(owner, id);
-    if (rt.status !== 'active') throw new AppError('CONNECTION_NOT_ACTIVE', `The connection is ${rt.status}, not active`);
-    try {
-      return await rt.driver.checkChat(chat);
-    } catch (err) {
-      throw this.#platformError(rt, err);
+  view(rt: Runtime): Connection {
+    const v = liveView(rt.row, rt.status, rt.statusSince, this.context(rt), Date.now());
+    const quotas = rt.driver.quotas?.();
+    return quotas && quotas.length > 0 ? { ...v, quotas } : v;
+  }
+
+  /** The live view of a row when its actor runs here, else the row as stored. */
+  viewOf(row: ConnectionRow): Connection {
+    const rt = this.#registry.get(row.id);
+    return rt ? this.view(rt) : toConnection(row);
+  }
+
+  /**
+   * What a driver threw, as an AppError: the adapter classifies what escaped unmapped; anything else
+   * is a bug whose effect at the platform is unknown. A failure that concerns the connection moves it
+   * (PLATFORM_ERROR); the platform's answer about one request leaves it active for the others.
+   */
+  platformError(rt: Runtime, err: unknown): AppError {
+    let e = isAppError(err) ? err : this.#o.platforms.get(rt.platform).classify(err);
+    if (!e) {
+      // Only the class is logged: a library's message may hold a URL with a token.
+      this.#log.warn('driver threw an unclassified error', { connectionId: rt.id, errorName: (err as Error | undefined)?.name });
+      e = new AppError('INTERNAL', 'The platform call failed unexpectedly', { cause: err, category: 'outcome-unknown' });
     }
+    if (endsConnection(e)) rt.actor.send({ type: 'PLATFORM_ERROR', error: e });
+    return e;
   }
 
-  // ---- MessageSender -----------------------------------------------------------------------
+  // ---- MessageSender -------------------------------------------------------------------------
 
-  kindOf(connectionId: string): 'user' | 'bot' | undefined {
-    return this.#registry.get(connectionId)?.kind;
+  /** The send capabilities of a running connection; undefined when it does not run here. */
+  capabilities(connectionId: string): { kind: string; send: SendCapabilities } | undefined {
+    const rt = this.#registry.get(connectionId);
+    return rt && { kind: rt.kind, send: rt.spec.send };
   }
 
   send(msg: OutboundMessage): Promise<{ platformMessageId: string }> {
@@ -301,6 +320,27 @@ export class Supervisor implements ConnectionService, MessageSender {
   }
 
   async #send(msg: OutboundMessage): Promise<{ platformMessageId: string }> {
+    const rt = this.#activeRuntime(msg);
+    try {
+      return await rt.driver.send(msg);
+    } catch (err) {
+      throw this.platformError(rt, err);
+    }
+  }
+
+  operate(op: OutboundOperation): Promise<void> {
+    return withSpan(`supervisor.${op.type}`, { 'connection.id': op.connectionId, 'messaging.message.id': op.id, 'message.attempt': op.attempts }, async () => {
+      const rt = this.#activeRuntime(op);
+      if (!rt.driver.operate) throw new AppError('PLATFORM_UNSUPPORTED', `${rt.platform} ${rt.kind} connections cannot ${op.type} messages`);
+      try {
+        await rt.driver.operate(op);
+      } catch (err) {
+        throw this.platformError(rt, err);
+      }
+    });
+  }
+
+  #activeRuntime(msg: { connectionId: string; owner: string }): Runtime {
     const rt = this.#registry.get(msg.connectionId);
     if (!rt || rt.owner !== msg.owner) throw new AppError('CONNECTION_NOT_ACTIVE', 'The connection is not running');
     if (rt.status !== 'active') {
@@ -308,14 +348,10 @@ export class Supervisor implements ConnectionService, MessageSender {
       if (until) throw new AppError('CIRCUIT_OPEN', 'The connection breaker is open', { retryAfter: Math.max(1, Math.ceil((until - Date.now()) / 1000)) });
       throw new AppError('CONNECTION_NOT_ACTIVE', `The connection is ${rt.status}, not active`);
     }
-    try {
-      return await rt.driver.send({ ...msg, randomId: randomIdFor(msg.id) });
-    } catch (err) {
-      throw this.#platformError(rt, err);
-    }
+    return rt;
   }
 
-  // ---- Operators ---------------------------------------------------------------------------
+  // ---- Operators -----------------------------------------------------------------------------
 
   /** Connections per status, from the counters kept on every change: O(states), not O(actors). */
   totals(): Record<string, number> {
@@ -335,7 +371,7 @@ export class Supervisor implements ConnectionService, MessageSender {
   }
 
   /** Over the actors registered when called; a summary is built when its page is taken. */
-  *actorPages(pageSize: number): Generator<ActorSummary[]> {
+  * actorPages(pageSize: number): Generator<ActorSummary[]> {
     const all = [...this.#registry.values()];
     for (let i = 0; i < all.length; i += pageSize) yield all.slice(i, i + pageSize).map((rt) => this.#summary(rt));
   }
@@ -344,7 +380,7 @@ export class Supervisor implements ConnectionService, MessageSender {
     const rt = this.#registry.get(id);
     if (!rt) return undefined;
     const snap = rt.actor.getSnapshot() as Snapshot<unknown> & { value: unknown; context: Record<string, unknown>; tags: Set<string> };
-    // The pending login code is kept for retries, not for operators.
+    // A pending login code is kept for retries, not for operators.
     const { pendingCode: _code, ...context } = snap.context;
     return {
       ...this.#summary(rt),
@@ -354,58 +390,68 @@ export class Supervisor implements ConnectionService, MessageSender {
     };
   }
 
+  /** Stops the actor and starts it again from its stored row (snapshot only if its version fits). */
   async restart(id: string): Promise<boolean> {
     const rt = this.#registry.get(id);
     if (!rt) return false;
-    await this.#shutdown(rt);
+    await this.shutdown(rt);
     this.#forget(rt);
     const row = await getConnection(this.#o.sql, rt.owner, id);
     if (!row) return false;
-    const next = this.#run(row, row.snapshot ?? undefined);
+    const next = this.run(row);
     next.restarts = rt.restarts;
     this.#countRestart(next, 'admin');
     return true;
   }
 
-  // ---- internals ---------------------------------------------------------------------------
+  /** Check the budget now (tests and the admin view use it; the timer runs it every few seconds). */
+  checkMemory(): void { this.#checkMemory(); }
 
-  #runtime(row: ConnectionRow): Runtime {
-    const rt = {
-      id: row.id, owner: row.owner, kind: row.kind, shard: row.shard, row,
-      status: row.status, statusSince: row.status_since.getTime(), stateValue: row.status,
-      restarts: 0, transitions: [], stopping: false,
-    } as unknown as Runtime;
-    rt.breaker = this.#newBreaker(rt);
-    const ctx = {
-      connectionId: row.id,
-      owner: row.owner,
-      secrets: secretVault(this.#o.sql, this.#o.keyring, row.id),
-      guard: <T>(fn: () => Promise<T>) => rt.breaker.run(fn),
-    };
-    rt.driver = row.kind === 'user' ? this.#o.platform.accountDriver(ctx) : this.#o.platform.botDriver(ctx);
-    return rt;
+  // ---- internals -----------------------------------------------------------------------------
+
+  #machineOf(row: ConnectionRow): AnyStateMachine {
+    return this.#machines.get(`${row.platform}/${row.kind}`)!;
   }
 
-  #run(row: ConnectionRow, snapshot: unknown): Runtime {
-    const rt = this.#runtime(row);
-    const input = row.kind === 'user'
-      ? { connectionId: row.id, login: (row.login?.method as string | undefined) ?? 'session', backoff: this.#o.backoff }
-      : { connectionId: row.id, backoff: this.#o.backoff };
-    rt.actor = createActor(rt.driver.machine, {
-      input,
-      ...(snapshot ? { snapshot: snapshot as Snapshot<unknown> } : {}),
-      inspect: (ev) => this.#inspect(ev),
+  // A row of a platform or kind this process does not speak (written by a newer version) is left alone.
+  #runs(row: ConnectionRow): boolean {
+    if (this.#machines.has(`${row.platform}/${row.kind}`)) return true;
+    this.#log.warn('connection of an unknown platform or kind left alone', { connectionId: row.id, platform: row.platform, kind: row.kind });
+    return false;
+  }
+
+  // The stored snapshot if its machine version is the current one, migrated if the kind knows how,
+  // else none (the machine starts from its input: connect with the saved credentials).
+  #restorable(row: ConnectionRow, spec: ConnectionKind): unknown {
+    if (!row.snapshot) return undefined;
+    if (row.machine_version === spec.machineVersion) return row.snapshot;
+    return spec.migrateSnapshot?.(row.snapshot as Record<string, unknown>, row.machine_version);
+  }
+
+  #runtime(row: ConnectionRow): Runtime {
+    const spec = this.#o.platforms.kind(row.platform, row.kind);
+    const rt = {
+      id: row.id, owner: row.owner, platform: row.platform, kind: row.kind, shard: row.shard, spec, row,
+      status: row.status, statusSince: row.status_since.getTime(), stateValue: row.status,
+      restarts: 0, transitions: [], stopping: false, unstored: [], fence: this.#o.cluster?.fence(row.shard),
+    } as unknown as Runtime;
+    rt.breaker = this.#newBreaker(rt);
+    rt.driver = spec.driver({
+      connectionId: row.id,
+      owner: row.owner,
+      secrets: this.#o.cluster
+        ? secretVault(this.#o.sql, this.#o.keyring, row.id, () => rt.fence, () => void this.#o.cluster!.refused(row.shard, rt.fence?.epoch))
+        : secretVault(this.#o.sql, this.#o.keyring, row.id),
+      logger: this.#log.child({ connectionId: row.id, platform: row.platform }),
+      guard: <T>(fn: () => Promise<T>) => rt.breaker.run(fn),
+      ...(this.#o.cluster ? { runsHere: () => this.runsHere(row.shard) } : {}),
+      incomingStored: async () => {
+        await this.#incoming.get(row.id);
+        if (!rt.incomingFailed) return;
+        rt.incomingFailed = false;
+        throw new Error('an incoming message could not be stored');
+      },
     });
-    this.#registry.set(rt.id, rt);
-    this.#bySession.set(rt.actor.sessionId, rt);
-    rt.actor.subscribe({
-      next: (s: Snapshot<unknown>) => this.#onSnapshot(rt, s),
-      error: (err: unknown) => this.#log.error('actor failed', { connectionId: rt.id, code: codeOf(err) }),
-    });
-    rt.actor.on('update', (e: { update: unknown }) => this.#onUpdate(rt, e.update));
-    rt.actor.start();
-    if (snapshot) rt.actor.send({ type: 'RESUME' });
-    this.#onSnapshot(rt, rt.actor.getSnapshot());
     return rt;
   }
 
@@ -423,9 +469,13 @@ export class Supervisor implements ConnectionService, MessageSender {
 
   #onSnapshot(rt: Runtime, s: Snapshot<unknown>): void {
     if (rt.stopping) return;
-    const snap = s as Snapshot<unknown> & { value: unknown; context: MachineContext; hasTag(t: string): boolean; matches(v: unknown): boolean };
+    const snap = s as Snapshot<unknown> & { value: unknown; context: MachineContext; hasTag(t: string): boolean };
     const status = topLevelState(snap) as Status;
-    if (status !== 'awaiting-2fa' || !snap.hasTag('busy') && !snap.matches({ 'awaiting-2fa': 'wait' })) rt.driver.setPassword(undefined);
+    // A secret given out of band (the 2FA password) lives only while a state needs it.
+    if (!snap.hasTag('secret')) {
+      rt.driver.holdSecret?.('password', undefined);
+      rt.driver.holdSecret?.('recovery', undefined);
+    }
     if (!rt.counted) {
       this.#count(rt, status, 1);
       rt.counted = true;
@@ -442,10 +492,23 @@ export class Supervisor implements ConnectionService, MessageSender {
       if (status === 'active') rt.activeSince = now;
       if (status === 'connecting' && (rt.status === 'active' || rt.status === 'error')) this.#countRestart(rt, rt.status === 'active' ? 'dropped' : 'retry');
       if (status === 'error' || status === 'stopped') void rt.driver.dispose();
+      if (status === 'error') {
+        // Every entry into `error` is worth an operator's look (the alerts count them; this says which and why).
+        const error = snap.context.error;
+        this.#log.warn('connection entered error', {
+          connectionId: rt.id, kind: rt.kind, from: rt.status, code: error?.code ?? 'UNKNOWN', ...(error?.retryAt ? { retryAt: error.retryAt } : {}),
+        });
+      }
       rt.status = status;
       rt.statusSince = now;
+      // Stored with the row that records the change (#write), one transaction: readers of the events
+      // table (WebSocket, the events exchange, webhooks) see it once it is committed. The in-process
+      // bus hears of it at once; delivery is told directly.
+      const view = this.view(rt);
+      rt.unstored.push({ customerId: rt.owner, type: 'connection.status', connectionId: rt.id, data: view });
       this.#persist(rt, 0);
-      bus.publish({ type: 'connection.status', owner: rt.owner, at: new Date(now).toISOString(), data: this.#view(rt) });
+      bus.publish({ type: 'connection.status', owner: rt.owner, at: new Date(now).toISOString(), data: view });
+      if (status === 'active') this.#o.onActive?.(rt.id);
     } else {
       this.#persist(rt, this.#o.persistDebounceMs ?? 50);
     }
@@ -454,9 +517,20 @@ export class Supervisor implements ConnectionService, MessageSender {
   #onUpdate(rt: Runtime, update: unknown): void {
     const message = rt.driver.received(update);
     if (!message) return;
-    const data = { connectionId: rt.id, ...message };
-    bus.publish({ type: 'message.received', owner: rt.owner, at: new Date().toISOString(), data });
-    this.#o.onReceived?.(rt.owner, rt.id, message);
+    // Stored with its message.received event in one transaction before anyone hears of it; a repeated
+    // update (same chat and platform message id) is neither stored nor announced again.
+    // One at a time per connection, so events keep the order the platform delivered the messages in.
+    const store = () => storeIncoming(this.#o.sql, { owner: rt.owner, connectionId: rt.id, message }).then((r) => {
+      if (!r.stored) return;
+      bus.publish({ type: 'message.received', owner: rt.owner, at: r.event!.occurredAt, data: r.event!.data });
+      this.#o.onReceived?.(rt.owner, rt.id, message);
+    }, (err: unknown) => {
+      rt.incomingFailed = true; // told to the watcher by incomingStored(): it fetches the update again
+      this.#log.error('incoming message not stored', { connectionId: rt.id, error: (err as Error).message });
+    });
+    const next = (this.#incoming.get(rt.id) ?? Promise.resolve()).then(store);
+    this.#incoming.set(rt.id, next);
+    void next.then(() => { if (this.#incoming.get(rt.id) === next) this.#incoming.delete(rt.id); });
   }
 
   #persist(rt: Runtime, delayMs: number): void {
@@ -471,9 +545,10 @@ export class Supervisor implements ConnectionService, MessageSender {
   // Writes never block the actor; one write per connection at a time, the latest state wins.
   async #write(rt: Runtime): Promise<void> {
     while (rt.persisting) await rt.persisting;
-    const snap = rt.actor.getSnapshot() as Snapshot<unknown> & { context: MachineContext };
-    const ctx = snap.context;
-    const view = this.#view(rt);
+    const ctx = this.context(rt);
+    const view = this.view(rt);
+    const fence = rt.fence;
+    const events = rt.unstored.splice(0);
     const p = saveState(this.#o.sql, rt.id, {
       status: rt.status,
       statusChanged: rt.row.status !== rt.status,
@@ -483,9 +558,15 @@ export class Supervisor implements ConnectionService, MessageSender {
       login: view.login ?? null,
       error: view.error ?? null,
       snapshot: toStoredSnapshot(rt.actor.getPersistedSnapshot()),
-      machineVersion: versionOf(rt.kind),
+      machineVersion: rt.spec.machineVersion,
       active: rt.status === 'active',
-    }).then(() => { rt.row.status = rt.status; }, (err) => {
+    }, fence, events).then((written) => {
+      if (written || !fence) rt.row.status = rt.status;
+      // Refused: this node's lease on the shard moved on (a stall past its deadline); the cluster stops the shard.
+      // Its events go too: the shard's new owner reports the connection from now on.
+      else void this.#o.cluster!.refused(rt.shard, fence.epoch);
+    }, (err) => {
+      rt.unstored.unshift(...events); // written with the retry, in order
       this.#log.error('could not persist connection state', { connectionId: rt.id, error: (err as Error).message });
       if (!rt.stopping) this.#persist(rt, 1000);
     });
@@ -494,11 +575,15 @@ export class Supervisor implements ConnectionService, MessageSender {
     rt.persisting = undefined;
   }
 
-  async #shutdown(rt: Runtime, persist = true): Promise<void> {
+  async shutdown(rt: Runtime, persist = true): Promise<void> {
     clearTimeout(rt.persistTimer);
     clearTimeout(rt.halfOpenTimer);
-    if (persist && !rt.stopping) await this.#write(rt);
+    const first = !rt.stopping;
+    // Stopping from here: the last write is not retried, and changes the actor makes while it runs
+    // start no write of their own. Either could land after the next runtime of this connection (an
+    // admin restart, the shard taken back) had written its state, and put the old one over it.
     rt.stopping = true;
+    if (persist && first) await this.#write(rt);
     rt.actor.stop();
     await rt.driver.dispose();
   }
@@ -507,7 +592,6 @@ export class Supervisor implements ConnectionService, MessageSender {
     this.#registry.delete(rt.id);
     this.#bySession.delete(rt.actor.sessionId);
     this.#budget.forget(rt.id);
-    rt.driver.release();
     if (rt.counted) this.#count(rt, rt.status, -1);
     rt.counted = false;
   }
@@ -527,7 +611,7 @@ export class Supervisor implements ConnectionService, MessageSender {
       clearTimeout(rt.halfOpenTimer);
       // The half-open probe: one reconnect once the breaker lets a call through again.
       rt.halfOpenTimer = setTimeout(() => {
-        if (rt.breaker === breaker && rt.status === 'error' && this.#context(rt).error?.code === 'CIRCUIT_OPEN') rt.actor.send({ type: 'RECONNECT' });
+        if (rt.breaker === breaker && rt.status === 'error' && this.context(rt).error?.code === 'CIRCUIT_OPEN') rt.actor.send({ type: 'RECONNECT' });
       }, Math.max(0, retryAt - Date.now()) + 10);
       rt.halfOpenTimer.unref();
     });
@@ -548,26 +632,6 @@ export class Supervisor implements ConnectionService, MessageSender {
       this.#log.warn('memory budget exceeded; connection stopped', { connectionId: id, bytes: this.#budget.bytesOf(id), budget: this.#budget.budgetBytes });
       rt.actor.send({ type: 'MEMORY_EXCEEDED' });
     }
-  }
-
-  /** Check the budget now (tests and the admin view use it; the timer runs it every few seconds). */
-  checkMemory(): void { this.#checkMemory(); }
-
-  #platformError(rt: Runtime, err: unknown): AppError {
-    // Drivers throw AppErrors. Anything else is a bug or an unmapped library failure, which says
-    // nothing about the link (the heartbeat and the socket watch notice a dead one by themselves):
-    // INTERNAL, retried by delivery, the connection left alone. Only the class is logged: a
-    // library's message may hold a URL with a bot token.
-    if (!isAppError(err)) {
-      this.#log.warn('driver threw a non-AppError', { connectionId: rt.id, errorName: (err as Error | undefined)?.name });
-      // Whether the platform acted is unknown: a bot message is then failed, not resent (no random_id).
-      return new AppError('INTERNAL', 'The Telegram call failed unexpectedly', { cause: err, outcomeUnknown: true });
-    }
-    // A revoked session or token, or a link that gave no answer, moves the connection (reconnect
-    // with backoff, or error). Telegram's answer about one message (bad markup, a chat that refuses
-    // it, a flood wait) does not: the connection stays active for its other messages.
-    if (endsConnection(err)) rt.actor.send({ type: 'PLATFORM_ERROR', error: err });
-    return err;
   }
 
   #countRestart(rt: Runtime, reason: string): void {
@@ -593,35 +657,9 @@ export class Supervisor implements ConnectionService, MessageSender {
     for (const [state, n] of Object.entries(breakers)) metrics.breakerState.set({ state }, n);
   }
 
-  async #owned(owner: string, id: string): Promise<Runtime> {
-    const rt = this.#registry.get(id);
-    if (rt && rt.owner === owner) return rt;
-    const row = await getConnection(this.#o.sql, owner, id);
-    if (!row) throw notFound();
-    throw invalidState(row.status, 'running');
-  }
-
-  // Waits until no slot call is in flight (the machines' 'busy' tag) and, for a new connection,
-  // until it is past `connecting` or waiting out a backoff; then the caller answers with the state.
-  async #settle(rt: Runtime, pastConnecting: boolean): Promise<void> {
-    await waitFor(rt.actor, (s) => {
-      const snap = s as { hasTag(t: string): boolean; context: MachineContext };
-      if (snap.hasTag('busy')) return false;
-      return !pastConnecting || topLevelState(s) !== 'connecting' || snap.context.retryAt != null;
-    }, { timeout: this.#o.stepTimeoutMs ?? 15_000 }).catch(() => undefined);
-  }
-
-  #context(rt: Runtime): MachineContext {
-    return (rt.actor.getSnapshot() as { context: MachineContext }).context;
-  }
-
-  #view(rt: Runtime): Connection {
-    return liveView(rt.row, rt.status, rt.statusSince, this.#context(rt), Date.now());
-  }
-
   #summary(rt: Runtime): ActorSummary {
     // Only the error of the live view: building the whole view was ~40% of a summary's cost.
-    const err = errorOf(this.#context(rt)) ?? undefined;
+    const err = errorOf(this.context(rt)) ?? undefined;
     const openUntil = rt.breaker.openUntil();
     return {
       id: rt.id, kind: rt.kind, owner: rt.owner, state: rt.status, since: new Date(rt.statusSince).toISOString(),
@@ -630,16 +668,9 @@ export class Supervisor implements ConnectionService, MessageSender {
       memory: { bytes: this.#budget.bytesOf(rt.id) || rt.driver.bytes(), budget: this.#budget.budgetBytes },
       ...(err ? { lastError: err } : {}),
       shard: rt.shard,
+      ...(this.#o.cluster ? { node: this.#o.cluster.node } : {}),
     };
-  }
-
-  async #audit(rt: Runtime, action: string, details: Record<string, unknown>): Promise<void> {
-    await recordAudit(this.#o.sql, { owner: rt.owner, actor: rt.owner, action, target: rt.id, details });
   }
 }
 
-const notFound = () => new AppError('NOT_FOUND', 'No such connection');
-const invalidState = (status: string, wanted: string) => new AppError('INVALID_STATE', `The connection is ${status}, not ${wanted}`);
 const codeOf = (err: unknown) => (isAppError(err) ? err.code : (err as Error)?.name ?? 'unknown');
-const withTimeout = <T>(p: Promise<T>, ms: number): Promise<T> =>
-  Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new AppError('TG_UNAVAILABLE', 'timed out')), ms).unref())]);

@@ -6,7 +6,9 @@ export interface MachineContext {
   login?: string;
   error?: { code: string; message: string; retryAt?: number } | null;
   codeType?: string | null;
+  codeInfo?: { nextType?: string; length?: number; resendAfter?: number } | null;
   qr?: { url: string; expiresAt: number } | null;
+  authorizeUrl?: string | null;
   passwordHint?: string | null;
   profile?: { platformUserId: string; displayName: string; username?: string } | null;
   lastActiveAt?: number | null;
@@ -14,15 +16,19 @@ export interface MachineContext {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
-const loggingIn = new Set<Status>(['connecting', 'awaiting-code', 'awaiting-qr', 'awaiting-2fa']);
+const loggingIn = new Set<Status>(['connecting', 'awaiting-code', 'awaiting-qr', 'awaiting-2fa', 'awaiting-authorization']);
 
 export function loginOf(status: Status, ctx: MachineContext): Record<string, unknown> | null {
   if (!ctx.login || ctx.login === 'session' || !loggingIn.has(status)) return null;
   return {
     method: ctx.login,
-    ...(ctx.codeType ? { codeType: ctx.codeType === 'sms' ? 'sms' : 'app' } : {}),
+    ...(ctx.codeType ? { codeType: ctx.codeType } : {}),
+    ...(ctx.codeType && ctx.codeInfo?.nextType ? { nextCodeType: ctx.codeInfo.nextType } : {}),
+    ...(ctx.codeType && ctx.codeInfo?.length ? { codeLength: ctx.codeInfo.length } : {}),
+    ...(ctx.codeType && ctx.codeInfo?.resendAfter ? { resendAfter: iso(ctx.codeInfo.resendAfter) } : {}),
     ...(status === 'awaiting-qr' && ctx.qr ? { qr: { url: ctx.qr.url, expiresAt: iso(ctx.qr.expiresAt) } } : {}),
     ...(ctx.passwordHint ? { passwordHint: ctx.passwordHint } : {}),
+    ...(status === 'awaiting-authorization' && ctx.authorizeUrl ? { authorizeUrl: ctx.authorizeUrl } : {}),
   };
 }
 

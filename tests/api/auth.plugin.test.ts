@@ -1,10 +1,11 @@
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { createHmac, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Server as HapiServer } from '@hapi/hapi';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { authenticateToken, callerOf } from '../../src/api/server.ts';
+import { body, routesServer, type RoutesServer } from './routes-harness.ts';
 import { bearer, inSeconds, secret, shellServer, sign } from './shell-server.ts';
 
 const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
@@ -24,7 +25,8 @@ hs.before(async () => {
 });
 hs.after(() => srv.server.stop());
 
-const good = (claims: Record<string, unknown> = {}) => sign({ sub: 'alice', iss: 'https://idp.test', aud: 'integration', exp: inSeconds(300), ...claims });
+const good = (claims: Record<string, unknown> = {}, header?: object) =>
+  sign({ sub: 'alice', iss: 'https://idp.test', aud: 'integration', exp: inSeconds(300), ...claims }, secret, 'HS256', header);
 const get = (url: string, headers: Record<string, string> = {}) => srv.server.inject({ method: 'GET', url, headers });
 const refused = async (headers: Record<string, string>, message: string) => {
   const res = await get('/v1/whoami', headers);
@@ -56,6 +58,53 @@ hs('other scheme → 401', () => refused({ authorization: `Basic ${Buffer.from('
 hs('malformed token → 401', () => refused(bearer('not-a.jwt'), 'invalid token'));
 hs('missing sub → 401', () => refused(bearer(good({ sub: undefined })), 'invalid token'));
 hs('empty sub → 401', () => refused(bearer(good({ sub: '' })), 'invalid token'));
+
+// A token signed over raw JSON text, for values JSON.stringify cannot write (1e999 parses as Infinity).
+const rawSigned = (header: string, payload: string) => {
+  const head = `${Buffer.from(header).toString('base64url')}.${Buffer.from(payload).toString('base64url')}`;
+  return `${head}.${createHmac('sha256', secret).update(head).digest('base64url')}`;
+};
+const now = () => Math.floor(Date.now() / 1000);
+const noIat = (exp: number) => rawSigned('{"alg":"HS256","typ":"JWT"}', JSON.stringify({ sub: 'alice', iss: 'https://idp.test', aud: 'integration', exp }));
+
+hs('exp 1e999 (Infinity once parsed) → 401; the same token with a finite exp is accepted', async () => {
+  const claims = (exp: string) => `{"sub":"alice","iss":"https://idp.test","aud":"integration","exp":${exp}}`;
+  const header = '{"alg":"HS256","typ":"JWT"}';
+  assert.is((await get('/v1/whoami', bearer(rawSigned(header, claims(String(now() + 300)))))).statusCode, 200, 'control');
+  await refused(bearer(rawSigned(header, claims('1e999'))), 'invalid token');
+});
+
+hs('a lifetime beyond the maximum (24 h by default) → 401, from iat or, without iat, from now', async () => {
+  await refused(bearer(good({ iat: now(), exp: now() + 86_400 + 60 })), 'invalid token');
+  await refused(bearer(good({ iat: now() - 86_400, exp: now() + 60 })), 'invalid token'); // still valid for a minute, but issued for 24 h + 1 min
+  await refused(bearer(noIat(now() + 7 * 86_400)), 'invalid token');
+  await refused(bearer(noIat(Number.MAX_SAFE_INTEGER)), 'invalid token');
+  assert.is((await get('/v1/whoami', bearer(good({ iat: now(), exp: now() + 86_400 })))).statusCode, 200, 'exactly 24 h');
+  assert.is((await get('/v1/whoami', bearer(noIat(now() + 3600)))).statusCode, 200, 'no iat, 1 h');
+});
+
+hs('iat in the future beyond the 30 s skew → 401; within it, accepted', async () => {
+  await refused(bearer(good({ iat: now() + 120, exp: now() + 300 })), 'invalid token');
+  await refused(bearer(good({ iat: 'yesterday', exp: now() + 300 })), 'invalid token');
+  assert.is((await get('/v1/whoami', bearer(good({ iat: now() + 10, exp: now() + 300 })))).statusCode, 200);
+});
+
+hs('a crit header (an extension this service does not implement) → 401', async () => {
+  await refused(bearer(good({}, { crit: ['b64'], b64: true })), 'invalid token');
+  await refused(bearer(good({}, { crit: ['http://example.com/ext'] })), 'invalid token');
+  await refused(bearer(good({}, { crit: [] })), 'invalid token');
+  assert.is((await get('/v1/whoami', bearer(good({}, { kid: 'k1' })))).statusCode, 200, 'other header fields are fine');
+});
+
+hs('JWT_MAX_LIFETIME_S is configurable', async () => {
+  const week = await shellServer({ auth: { secret, maxLifetimeSec: 7 * 86_400 } });
+  addRoutes(week.server);
+  await week.server.initialize();
+  const res = (exp: number) => week.server.inject({ url: '/v1/whoami', headers: bearer(sign({ sub: 'a', exp })) });
+  assert.is((await res(now() + 6 * 86_400)).statusCode, 200);
+  assert.is((await res(now() + 8 * 86_400)).statusCode, 401);
+  await week.server.stop();
+});
 
 hs('/admin without the admin scope → 403, with it → 200', async () => {
   const denied = await get('/admin/ping', bearer(good({ scope: 'read' })));
@@ -187,3 +236,70 @@ down('no keys ever loaded → 503 DEPENDENCY_UNAVAILABLE, not 401 or 500', async
   assert.is((res.result as any).error.code, 'DEPENDENCY_UNAVAILABLE');
 });
 down.run();
+
+// ---------------------------------------------------------------------------------------------
+
+const subs = suite('sub validation');
+let routes: RoutesServer;
+subs.before(async () => { routes = await routesServer(); });
+subs.after(async () => { await routes.close(); });
+
+const asSub = (sub: string) => bearer(sign({ sub, exp: inSeconds(300) }));
+/** HS256 token over payload bytes as given, valid UTF-8 or not (Jwt.token.generate always encodes UTF-8). */
+const rawToken = (payload: Buffer) => {
+  const signed = `${b64({ alg: 'HS256', typ: 'JWT' })}.${payload.toString('base64url')}`;
+  return `${signed}.${createHmac('sha256', secret).update(signed).digest('base64url')}`;
+};
+
+subs('lone surrogates no longer collapse two subs into one owner: both tokens are refused, nothing is created or seen', async () => {
+  // '\ud800' and '\udc00' both reached Postgres as U+FFFD: B listed (and could delete) A's connection.
+  const prefix = `collapse-${randomUUID()}-`;
+  const [a, b, collapsed] = [`${prefix}\ud800`, `${prefix}\udc00`, `${prefix}\ufffd`];
+  const created = await routes.server.inject({ method: 'POST', url: '/v1/connections', headers: asSub(a), payload: { platform: 'telegram', kind: 'bot', token: '12345:abc' } });
+  assert.is(created.statusCode, 401, created.payload);
+  assert.is((await routes.sql`select id from connections where owner = ${collapsed}`).length, 0);
+  // A connection that a collapsed owner already holds stays out of reach of both lone-surrogate forms.
+  const own = body(await routes.server.inject({ method: 'POST', url: '/v1/connections', headers: routes.as(), payload: { platform: 'telegram', kind: 'bot', token: '12346:abc' } })).id;
+  await routes.sql`update connections set owner = ${collapsed} where id = ${own}`;
+  for (const sub of [a, b]) {
+    const list = await routes.server.inject({ method: 'GET', url: '/v1/connections', headers: asSub(sub) });
+    assert.is(list.statusCode, 401);
+    assert.is(body(list).error.code, 'UNAUTHORIZED');
+    const del = await routes.server.inject({ method: 'DELETE', url: `/v1/connections/${own}`, headers: asSub(sub) });
+    assert.is(del.statusCode, 401);
+  }
+  assert.is((await routes.sql`select id from connections where id = ${own}`).length, 1);
+});
+
+subs('a NUL in sub → 401 on every route (was a 500), and through authenticateToken (WebSocket)', async () => {
+  const sub = `nul-${randomUUID()}\u0000`;
+  for (const [method, url] of [['GET', '/v1/connections'], ['GET', '/v1/audit'], ['GET', '/v1/me/export'], ['POST', '/v1/connections'], ['DELETE', '/v1/me']]) {
+    const res = await routes.server.inject({ method: method!, url: url!, headers: asSub(sub), ...(method === 'POST' && { payload: { kind: 'bot', token: '1:a' } }) });
+    assert.is(res.statusCode, 401, `${method} ${url} → ${res.statusCode} ${res.payload}`);
+    assert.is(body(res).error.code, 'UNAUTHORIZED');
+  }
+  const ws = await authenticateToken(routes.server, sign({ sub, exp: inSeconds(300) })).catch((e) => e);
+  assert.equal([ws.code, ws.message], ['UNAUTHORIZED', 'invalid token']);
+});
+
+subs('control characters, invalid UTF-8 and more than 255 characters → 401; any well-formed sub up to 255 → 200', async () => {
+  const refusedSubs = ['a\u0007b', 'tab\there', 'line\nbreak', 'del\u007f', 'c1\u0085', '\ud83d', 'x'.repeat(256), 'x'.repeat(10_240)];
+  for (const sub of refusedSubs) {
+    const res = await routes.server.inject({ method: 'GET', url: '/v1/connections', headers: asSub(sub) });
+    assert.is(res.statusCode, 401, JSON.stringify(sub).slice(0, 40));
+  }
+  // Bytes 0xff / 0xfe are not UTF-8: both decoded to U+FFFD, one owner for two token bytes.
+  for (const bad of [0xff, 0xfe]) {
+    const payload = Buffer.concat([Buffer.from('{"sub":"bytes-'), Buffer.from([bad]), Buffer.from(`","exp":${inSeconds(300)}}`)]);
+    const res = await routes.server.inject({ method: 'GET', url: '/v1/connections', headers: bearer(rawToken(payload)) });
+    assert.is(res.statusCode, 401, `byte ${bad}`);
+  }
+  for (const sub of ['用户-😀-Ünïcödé', 'x'.repeat(255), 'user@example.com|tenant:42']) {
+    const res = await routes.server.inject({ method: 'GET', url: '/v1/connections', headers: asSub(sub) });
+    assert.is(res.statusCode, 200, sub.slice(0, 40));
+  }
+  const utf8 = await routes.server.inject({ method: 'GET', url: '/v1/connections', headers: bearer(rawToken(Buffer.from(JSON.stringify({ sub: 'ok-😀', exp: inSeconds(300) })))) });
+  assert.is(utf8.statusCode, 200);
+});
+
+subs.run();

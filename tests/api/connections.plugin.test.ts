@@ -33,9 +33,9 @@ create('phone login: 201 connecting → awaiting-code, phone normalised to E.164
   assert.equal(call?.args[1], { platform: 'telegram', kind: 'user', method: 'phone', phone });
 });
 
-create('invalid phone numbers → 400 TG_PHONE_INVALID, nothing created', async () => {
+create('malformed phone numbers → 400 TG_PHONE_INVALID, nothing created', async () => {
   const sub = `u-${randomUUID()}`;
-  for (const bad of ['+447700900123', '12345', '+999', 'not a phone', '+1201555012345678']) {
+  for (const bad of ['+1', 'abc', '12345', '+999', 'not a phone', '+1201555012345678']) {
     const res = await post('/v1/connections', t.as(sub), { platform: 'telegram', kind: 'user', phone: bad });
     assert.is(res.statusCode, 400, bad);
     assert.is(body(res).error.code, 'TG_PHONE_INVALID', bad);
@@ -43,6 +43,32 @@ create('invalid phone numbers → 400 TG_PHONE_INVALID, nothing created', async 
   }
   const [{ n }] = await t.sql<{ n: number }[]>`select count(*)::int as n from connections where owner = ${sub}`;
   assert.is(n, 0);
+});
+
+create('numbers Telegram takes are accepted: possible numbers (whether assigned is Telegram\'s to say), its test numbers, Fragment +888', async () => {
+  const sub = `u-${randomUUID()}`;
+  for (const [given, e164] of [['+447700900123', '+447700900123'], ['+99966 2 1234', '+9996621234'], ['+88804455312', '+88804455312'], ['+44 (7700) 900-124', '+447700900124']]) {
+    const c = await connect(t.as(sub), { platform: 'telegram', kind: 'user', phone: given });
+    assert.is(c.status, 'awaiting-code', given);
+    const call = t.supervisor.calls.filter((x) => x.method === 'create').at(-1);
+    assert.is((call?.args[1] as { phone?: string }).phone, e164, given);
+  }
+});
+
+create('bot options: updates poll|none and takeOver are for bots only; anything else is 400 VALIDATION_ERROR', async () => {
+  const sub = `u-${randomUUID()}`;
+  for (const bad of [
+    { platform: 'telegram', kind: 'bot', token: '123456:ABC-def', updates: 'sometimes' },
+    { platform: 'telegram', kind: 'bot', token: '123456:ABC-def', takeOver: 'yes' },
+    { platform: 'telegram', kind: 'user', phone, updates: 'none' },
+    { platform: 'telegram', kind: 'user', phone, takeOver: true },
+  ]) {
+    const res = await post('/v1/connections', t.as(sub), bad);
+    assert.is(res.statusCode, 400, JSON.stringify(bad));
+    assert.is(body(res).error.code, 'VALIDATION_ERROR');
+  }
+  const c = await connect(t.as(sub), { platform: 'telegram', kind: 'bot', token: '123456:ABC-none', updates: 'none' });
+  assert.is(c.status, 'active');
 });
 
 create('QR login: 201 awaiting-qr with login.qr', async () => {
@@ -98,6 +124,44 @@ create.run();
 const login = suite('login steps, read, list, reconnect, delete');
 login.before(async () => { t = await routesServer(); });
 login.after(async () => { await t.close(); });
+
+login('code/resend: 200 with the new code type while awaiting a code; a body is 400; after login 409; a malformed id 404', async () => {
+  const as = t.as();
+  const c = await connect(as);
+  const again = await post(`/v1/connections/${c.id}/code/resend`, as);
+  assert.is(again.statusCode, 200, again.payload);
+  assert.equal([body(again).status, body(again).login.codeType], ['awaiting-code', 'sms']);
+  const withBody = await post(`/v1/connections/${c.id}/code/resend`, as, { type: 'sms' });
+  assert.is(withBody.statusCode, 400);
+  assert.is(body(withBody).error.code, 'VALIDATION_ERROR');
+  assert.is((await post(`/v1/connections/not-a-uuid/code/resend`, as)).statusCode, 404);
+  assert.is(body(await post(`/v1/connections/${c.id}/code`, as, { code: '12345' })).status, 'active');
+  const late = await post(`/v1/connections/${c.id}/code/resend`, as);
+  assert.is(late.statusCode, 409);
+  assert.is(body(late).error.code, 'INVALID_STATE');
+});
+
+login('password recovery: 200 emailPattern in awaiting-2fa, 409 elsewhere; the code signs in; malformed code 400; the new password is not echoed', async () => {
+  const as = t.as();
+  const c = await connect(as);
+  assert.is(body(await post(`/v1/connections/${c.id}/password/recovery`, as)).error.code, 'INVALID_STATE');
+  assert.is(body(await post(`/v1/connections/${c.id}/code`, as, { code: '22222' })).status, 'awaiting-2fa');
+  const sent = await post(`/v1/connections/${c.id}/password/recovery`, as);
+  assert.is(sent.statusCode, 200);
+  assert.equal(body(sent), { emailPattern: 'a***@example.org' });
+  for (const bad of [{}, { code: 'abc' }, { code: '123456', newPassword: '' }, { code: '123456', extra: 1 }]) {
+    const res = await post(`/v1/connections/${c.id}/password/recovery/code`, as, bad);
+    assert.is(res.statusCode, 400, JSON.stringify(bad));
+    assert.is(body(res).error.code, 'VALIDATION_ERROR');
+  }
+  const wrong = await post(`/v1/connections/${c.id}/password/recovery/code`, as, { code: '000000', newPassword: 'n3w-s3cret' });
+  assert.is(wrong.statusCode, 422);
+  assert.not.match(wrong.payload, /n3w-s3cret/);
+  const ok = await post(`/v1/connections/${c.id}/password/recovery/code`, as, { code: '123456', newPassword: 'n3w-s3cret' });
+  assert.is(ok.statusCode, 200);
+  assert.is(body(ok).status, 'active');
+  assert.not.match(ok.payload, /n3w-s3cret/);
+});
 
 login('code → active; wrong code 422; code when not awaiting → 409; 2FA path with password', async () => {
   const as = t.as();
@@ -204,7 +268,7 @@ login('pages stay exact when connections share a millisecond or a timestamp', as
   // Five rows inside one millisecond, two of them with the very same timestamp (ordered by id).
   const stamps = ['.000100', '.000200', '.000300', '.000300', '.000900', '.001000', '.500000'];
   for (const us of stamps) {
-    await t.sql`insert into connections (id, owner, kind, shard, created_at) values (${randomUUID()}, ${sub}, 'user', 0, ${`2026-01-01 00:00:00${us}+00`}::text::timestamptz)`;
+    await t.sql`insert into connections (id, owner, platform, kind, shard, created_at) values (${randomUUID()}, ${sub}, 'telegram', 'user', 0, ${`2026-01-01 00:00:00${us}+00`}::text::timestamptz)`;
   }
   const expected = (await t.sql<{ id: string }[]>`select id::text as id from connections where owner = ${sub} order by created_at, id`).map((r) => r.id);
   for (const limit of [1, 2, 3]) {
@@ -254,6 +318,9 @@ tenancy('a second caller gets 404 NOT_FOUND on every route with the first caller
   const routes: [string, string, unknown?][] = [
     ['GET', `/v1/connections/${user.id}`],
     ['POST', `/v1/connections/${user.id}/code`, { code: '12345' }],
+    ['POST', `/v1/connections/${user.id}/code/resend`],
+    ['POST', `/v1/connections/${user.id}/password/recovery`],
+    ['POST', `/v1/connections/${user.id}/password/recovery/code`, { code: '123456' }],
     ['POST', `/v1/connections/${user.id}/password`, { password: 'pw' }],
     ['GET', `/v1/connections/${qr.id}/qr`],
     ['POST', `/v1/connections/${user.id}/reconnect`],
@@ -302,20 +369,25 @@ tenancy('malformed ids → 404 NOT_FOUND (never 400 or 500), whatever the body',
 tenancy('OpenAPI documents every route with its error codes and examples', async () => {
   const doc = body(await t.server.inject('/openapi.json'));
   const expect: [string, string, string[]][] = [
-    ['/v1/connections', 'post', ['201', '400', '401', '409', '422', '429', '503']],
+    ['/v1/connections', 'post', ['201', '400', '401', '403', '409', '422', '429', '503']],
     ['/v1/connections', 'get', ['200', '400', '401', '429']],
     ['/v1/connections/{id}', 'get', ['200', '401', '404', '429']],
     ['/v1/connections/{id}/code', 'post', ['200', '400', '401', '404', '409', '422', '429', '503']],
+    ['/v1/connections/{id}/code/resend', 'post', ['200', '400', '401', '404', '409', '422', '429', '503']],
+    ['/v1/connections/{id}/password/recovery', 'post', ['200', '400', '401', '404', '409', '422', '429', '503']],
+    ['/v1/connections/{id}/password/recovery/code', 'post', ['200', '400', '401', '404', '409', '422', '429', '503']],
     ['/v1/connections/{id}/password', 'post', ['200', '400', '401', '404', '409', '422', '429', '503']],
     ['/v1/connections/{id}/qr', 'get', ['200', '401', '404', '409', '429']],
-    ['/v1/connections/{id}/reconnect', 'post', ['202', '400', '401', '404', '409', '429', '503']],
+    ['/v1/connections/{id}/reconnect', 'post', ['202', '400', '401', '403', '404', '409', '429', '503']],
     ['/v1/connections/{id}', 'delete', ['204', '401', '404', '429', '503']],
-    ['/v1/connections/{id}/chats', 'post', ['200', '201', '400', '401', '404', '422', '429', '503']],
+    ['/v1/connections/{id}/chats', 'post', ['200', '201', '400', '401', '403', '404', '422', '429', '503']],
     ['/v1/connections/{id}/chats/{chatId}', 'delete', ['204', '401', '404', '429']],
     ['/v1/audit', 'get', ['200', '400', '401', '429']],
     ['/admin/audit', 'get', ['200', '400', '401', '403', '429']],
     ['/v1/me/export', 'get', ['200', '401', '429']],
     ['/v1/me', 'delete', ['204', '401', '429', '503']],
+    ['/v1/me/consents', 'get', ['200', '401', '429']],
+    ['/v1/me/consents/{purpose}', 'put', ['200', '400', '401', '429']],
     ['/admin/actors', 'get', ['200', '401', '403', '429']],
     ['/admin/actors/{id}', 'get', ['200', '401', '403', '404', '429']],
     ['/admin/actors/{id}/restart', 'post', ['202', '400', '401', '403', '404', '429']],

@@ -3,6 +3,7 @@ import Joi from 'joi';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AppError } from '../../src/errors.ts';
+import '../../src/platforms/telegram/codes.ts'; // Telegram's codes, registered as the daemon does at start
 import { bearer, shellServer } from './shell-server.ts';
 
 const srv = await shellServer();
@@ -66,6 +67,20 @@ test('unknown and invalid fields → 400 with one detail per field, values not e
   const details = err.details as Array<{ path: string; type: string; message: string }>;
   assert.equal(details.map((d) => [d.path, d.type]).sort(), [['extra', 'object.unknown'], ['note', 'string.max'], ['phone', 'string.pattern.base']]);
   assert.not.ok(JSON.stringify(res.result).includes('secret-ish'));
+});
+
+test('long key names come back redacted and cut at 64 characters, in path and message; at most 20 details', async () => {
+  // Up to 128 characters reach validation (longer ones are refused before it, see input.plugin).
+  for (const key of ['a.'.repeat(64), 'eyJ-'.repeat(32), `eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln${'x'.repeat(80)}`]) {
+    const res = await call('POST', '/v1/things', { payload: { phone: '+447700900123', [key]: 1 } });
+    assert.is(res.statusCode, 400);
+    const [detail] = errorOf(res).details as Array<{ path: string; message: string }>;
+    assert.ok(detail!.path === `${key.slice(0, 64)}…` || detail!.path === '[REDACTED]', detail!.path);
+    assert.is(detail!.message, `"${detail!.path}" is not allowed`);
+    assert.not.ok(JSON.stringify(res.result).includes('c2ln'));
+  }
+  const many = await call('POST', '/v1/things', { payload: Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`k${i}`, i])) });
+  assert.is((errorOf(many).details as unknown[]).length, 20);
 });
 
 test('query problems name the query field', async () => {

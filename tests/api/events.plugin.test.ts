@@ -5,6 +5,8 @@ import { randomUUID } from 'node:crypto';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { WebSocket, type ClientOptions } from 'ws';
+import { Redis } from 'ioredis';
+import { redisTickets } from '../../src/api/event-tickets.ts';
 import { eventsPlugin, type EventsPluginOptions } from '../../src/api/events.plugin.ts';
 import { mintToken } from '../../src/auth/token.ts';
 import { bus, type LiveEvent } from '../../src/events/bus.ts';
@@ -12,8 +14,8 @@ import { secret, shellServer } from './shell-server.ts';
 
 // Real `ws` clients against a started server on a loopback port.
 
-async function started(opts: EventsPluginOptions = {}) {
-  const shell = await shellServer();
+async function started(opts: EventsPluginOptions = {}, shellOpts: Parameters<typeof shellServer>[0] = {}) {
+  const shell = await shellServer(shellOpts);
   await shell.server.register({ plugin: eventsPlugin, options: { logger: shell.logger, ...opts } });
   await shell.server.start();
   const { port } = shell.server.listener.address() as AddressInfo;
@@ -23,8 +25,8 @@ async function started(opts: EventsPluginOptions = {}) {
 const token = (sub: string, o: { ttlSeconds?: number; now?: number } = {}) => mintToken({ secret, sub, ...o });
 
 /** Opens a client; resolves with it once open, or with the refusal's status and body. */
-async function open(url: string, opts: ClientOptions = {}): Promise<{ ws: WebSocket; frames: LiveEvent[] } | { status: number; body: any; headers: IncomingMessage['headers'] }> {
-  const ws = new WebSocket(url, opts);
+async function open(url: string, opts: ClientOptions = {}, protocols?: string[]): Promise<{ ws: WebSocket; frames: LiveEvent[] } | { status: number; body: any; headers: IncomingMessage['headers'] }> {
+  const ws = protocols ? new WebSocket(url, protocols, opts) : new WebSocket(url, opts);
   const frames: LiveEvent[] = [];
   ws.on('message', (d) => frames.push(JSON.parse(String(d))));
   return new Promise((resolve, reject) => {
@@ -38,8 +40,8 @@ async function open(url: string, opts: ClientOptions = {}): Promise<{ ws: WebSoc
   });
 }
 
-async function connected(url: string, opts: ClientOptions = {}) {
-  const r = await open(url, opts);
+async function connected(url: string, opts: ClientOptions = {}, protocols?: string[]) {
+  const r = await open(url, opts, protocols);
   if (!('ws' in r)) throw new Error(`refused with ${r.status}`);
   return r;
 }
@@ -79,7 +81,7 @@ auth('Bearer header: own events arrive as { type, at, data }; another owner\'s n
   }
 });
 
-auth('?access_token= works (browsers cannot set headers); the token is never logged', async () => {
+auth('?access_token= still works for old clients (discouraged: URLs are logged by proxies); the token is never logged', async () => {
   const t = await started();
   try {
     const bob = `u-${randomUUID()}`;
@@ -148,7 +150,7 @@ auth('a plain GET without the upgrade is a 400; the route is in the OpenAPI desc
     assert.is(res.statusCode, 400);
     assert.is(JSON.parse(res.payload).error.code, 'VALIDATION_ERROR');
     const doc = JSON.parse((await t.server.inject('/openapi.json')).payload);
-    assert.match(doc.paths['/v1/events'].get.description, /reconnects/);
+    assert.match(doc.paths['/v1/events'].get.description, /Reconnect with/);
     assert.ok(doc.paths['/v1/events'].get.responses['401']);
   } finally {
     await t.server.stop();
@@ -156,6 +158,128 @@ auth('a plain GET without the upgrade is a 400; the route is in the OpenAPI desc
 });
 
 auth.run();
+
+// ---------------------------------------------------------------------------------------------
+const hygiene = suite('events: the token out of the URL (subprotocol, ticket), and the limits');
+
+hygiene('Sec-WebSocket-Protocol `bearer, <jwt>`: the server selects `bearer` (never the token) and scopes to the caller', async () => {
+  const t = await started();
+  try {
+    const sub = `u-${randomUUID()}`;
+    const tok = token(sub);
+    const { ws, frames } = await connected(`${t.base}/v1/events`, {}, ['bearer', tok]);
+    assert.is(ws.protocol, 'bearer');
+    const e = event(sub);
+    bus.publish(event(`u-${randomUUID()}`));
+    bus.publish(e);
+    await frameCount(ws, frames, 1);
+    assert.equal(frames, [{ type: e.type, at: e.at, data: e.data }]);
+    ws.close();
+    const bad = await open(`${t.base}/v1/events`, {}, ['bearer', mintToken({ secret: 'another-secret-0123456789-abcdefghij', sub })]);
+    assert.ok('status' in bad && bad.status === 401 && bad.body.error.message === 'invalid token');
+    const alone = await open(`${t.base}/v1/events`, {}, ['bearer']);
+    assert.ok('status' in alone && alone.status === 401 && alone.body.error.message === 'authentication required');
+    assert.not.ok(t.lines.some((l) => l.includes(tok)), 'token in a log line');
+  } finally {
+    await t.server.stop();
+  }
+});
+
+hygiene('POST /v1/events/ticket: a single-use ticket opens the caller\'s socket once; reused, unknown or without a token → 401', async () => {
+  const t = await started();
+  try {
+    const sub = `u-${randomUUID()}`;
+    const res = await t.server.inject({ method: 'POST', url: '/v1/events/ticket', headers: { authorization: `Bearer ${token(sub)}` } });
+    assert.is(res.statusCode, 201);
+    const { ticket, expiresAt } = JSON.parse(res.payload) as { ticket: string; expiresAt: string };
+    assert.match(ticket, /^[\w-]{43}$/);
+    const ttl = Date.parse(expiresAt) - Date.now();
+    assert.ok(ttl > 0 && ttl <= 30_000, `expires in ${ttl} ms`);
+    assert.is(res.headers['cache-control'], 'no-store');
+
+    const { ws, frames } = await connected(`${t.base}/v1/events?ticket=${ticket}`);
+    const e = event(sub);
+    bus.publish(event(`u-${randomUUID()}`));
+    bus.publish(e);
+    await frameCount(ws, frames, 1);
+    assert.equal(frames, [{ type: e.type, at: e.at, data: e.data }]);
+    ws.close();
+
+    for (const bad of [ticket, 'x'.repeat(43), 'not-a-ticket']) {
+      const r = await open(`${t.base}/v1/events?ticket=${bad}`);
+      assert.ok('status' in r && r.status === 401 && r.body.error.message === 'invalid or used ticket', bad);
+    }
+    const anonymous = await t.server.inject({ method: 'POST', url: '/v1/events/ticket' });
+    assert.is(anonymous.statusCode, 401);
+    const withBody = await t.server.inject({ method: 'POST', url: '/v1/events/ticket', payload: { sub: 'someone-else' }, headers: { authorization: `Bearer ${token(sub)}` } });
+    assert.is(withBody.statusCode, 400);
+    assert.is(JSON.parse(withBody.payload).error.code, 'VALIDATION_ERROR');
+  } finally {
+    await t.server.stop();
+  }
+});
+
+hygiene('a ticket\'s socket closes with 4001 when the token that asked for it expires', async () => {
+  const t = await started();
+  try {
+    // exp 5 s ago, inside the 30 s skew: the ticket is issued, and its socket closes at once.
+    const tok = token(`u-${randomUUID()}`, { ttlSeconds: 60, now: Date.now() - 65_000 });
+    const res = await t.server.inject({ method: 'POST', url: '/v1/events/ticket', headers: { authorization: `Bearer ${tok}` } });
+    const { ws } = await connected(`${t.base}/v1/events?ticket=${JSON.parse(res.payload).ticket}`);
+    const [code] = await once(ws, 'close') as [number];
+    assert.is(code, 4001);
+  } finally {
+    await t.server.stop();
+  }
+});
+
+hygiene('tickets in Redis: one replica issues, another opens; each works once', async () => {
+  const redis = new Redis('redis://127.0.0.1:6379', { enableOfflineQueue: false });
+  await once(redis, 'ready');
+  const prefix = `test:ticket:${randomUUID()}:`;
+  const a = await started({ tickets: redisTickets(redis, 30_000, prefix) });
+  const b = await started({ tickets: redisTickets(redis, 30_000, prefix) });
+  try {
+    const sub = `u-${randomUUID()}`;
+    const res = await a.server.inject({ method: 'POST', url: '/v1/events/ticket', headers: { authorization: `Bearer ${token(sub)}` } });
+    const { ticket } = JSON.parse(res.payload) as { ticket: string };
+    const { ws } = await connected(`${b.base}/v1/events?ticket=${ticket}`);
+    ws.close();
+    const again = await open(`${a.base}/v1/events?ticket=${ticket}`);
+    assert.ok('status' in again && again.status === 401);
+  } finally {
+    await a.server.stop();
+    await b.server.stop();
+    await redis.quit();
+  }
+});
+
+hygiene('opening a socket counts in the caller\'s status budget, and per address before the token is read: 429 with Retry-After', async () => {
+  const t = await started({}, { rateLimit: { connect: 10, send: 100, status: 2, perAddress: 1000 } });
+  try {
+    const tok = token(`u-${randomUUID()}`);
+    for (let i = 0; i < 2; i++) (await connected(`${t.base}/v1/events`, {}, ['bearer', tok])).ws.close();
+    const third = await open(`${t.base}/v1/events`, {}, ['bearer', tok]);
+    assert.ok('status' in third);
+    if (!('status' in third)) return;
+    assert.is(third.status, 429);
+    assert.is(third.body.error.code, 'RATE_LIMITED');
+    assert.ok(Number(third.headers['retry-after']) > 0 && Number(third.headers['retry-after']) <= 60);
+    assert.is(third.body.error.retryAfter, Number(third.headers['retry-after']));
+  } finally {
+    await t.server.stop();
+  }
+  const u = await started({}, { rateLimit: { connect: 10, send: 100, status: 1000, perAddress: 2 } });
+  try {
+    for (let i = 0; i < 2; i++) await open(`${u.base}/v1/events?access_token=not.a.jwt`); // refused 401, yet counted
+    const flood = await open(`${u.base}/v1/events?access_token=not.a.jwt`);
+    assert.ok('status' in flood && flood.status === 429 && flood.body.error.code === 'RATE_LIMITED');
+  } finally {
+    await u.server.stop();
+  }
+});
+
+hygiene.run();
 
 // ---------------------------------------------------------------------------------------------
 const life = suite('events: liveness, back-pressure and shutdown');

@@ -6,7 +6,7 @@ import { messagesPlugin } from '../../src/api/messages.plugin.ts';
 import { AppError } from '../../src/errors.ts';
 import { upsertChat } from '../../src/store/chats.ts';
 import { getConnection, insertConnection, toConnection, type Connection } from '../../src/store/connections.ts';
-import type { ConnectionService } from '../../src/supervisor/types.ts';
+import type { ConnectionService } from '../../src/connections/types.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { bearer, shellServer } from './shell-server.ts';
 
@@ -27,7 +27,7 @@ class LiveStatusDouble {
     const unused = () => { throw new Error('not used by the messages routes'); };
     return {
       get: (owner, id) => this.get(owner, id), create: unused, list: unused, submitCode: unused, submitPassword: unused, qr: unused,
-      reconnect: unused, remove: unused, removeAll: unused, checkChat: unused, actors: unused, actorPages: unused, actor: unused, restart: unused,
+      reconnect: unused, remove: unused, removeAll: unused, stopAll: unused, checkChat: unused, chatRef: unused, actors: unused, actorPages: unused, actor: unused, restart: unused,
     };
   }
 }
@@ -57,7 +57,7 @@ const get = (url: string, sub: string) => shell.server.inject({ method: 'GET', u
 async function caller(status: Connection['status'] = 'active') {
   const sub = `u-${randomUUID()}`;
   const conn = randomUUID();
-  await insertConnection(db.sql, { id: conn, owner: sub, kind: 'bot', shard: 0, machineVersion: 1 });
+  await insertConnection(db.sql, { id: conn, owner: sub, platform: 'telegram', kind: 'bot', shard: 0, machineVersion: 1 });
   live.live.set(conn, status);
   return { sub, conn };
 }
@@ -73,7 +73,7 @@ test('accept → 202 queued Message, row and audit entry stored, delivery notifi
   const res = await post('/v1/messages', sub, { connectionId: conn, chat: '@release_notes', text: 'Hello', silent: true, replyTo: 42, priority: 'high' });
   assert.is(res.statusCode, 202);
   const m = json(res);
-  assert.equal(Object.keys(m).sort(), ['attempts', 'chat', 'connectionId', 'createdAt', 'id', 'priority', 'status', 'text']);
+  assert.equal(Object.keys(m).sort(), ['attempts', 'chat', 'connectionId', 'createdAt', 'direction', 'id', 'priority', 'status', 'text']);
   assert.equal([m.status, m.connectionId, m.chat, m.text, m.priority, m.attempts], ['queued', conn, '@release_notes', 'Hello', 'high', 0]);
   assert.is(res.headers.location, `/v1/messages/${m.id}`);
   const rows = await rowsOf(sub);
@@ -153,7 +153,7 @@ test('another caller: 404 on GET of my message and on POST with my connection; l
 test('chat as one of our chat ids: resolved owner- and connection-scoped to its platform id', async () => {
   const { sub, conn } = await caller();
   const other = randomUUID();
-  await insertConnection(db.sql, { id: other, owner: sub, kind: 'bot', shard: 0, machineVersion: 1 });
+  await insertConnection(db.sql, { id: other, owner: sub, platform: 'telegram', kind: 'bot', shard: 0, machineVersion: 1 });
   live.live.set(other, 'active');
   const check = { platformChatId: '-1009876543210', type: 'channel' as const, title: 'News', isAdmin: true, canSend: true, rights: {} };
   const { row: chat } = await upsertChat(db.sql, sub, conn, check);
@@ -223,7 +223,7 @@ test('markup comes back verbatim as JSON text', async () => {
 test('batch: all accepted in order with their keys; one invalid or inactive → nothing stored', async () => {
   const { sub, conn } = await caller();
   const sleepy = randomUUID();
-  await insertConnection(db.sql, { id: sleepy, owner: sub, kind: 'bot', shard: 0, machineVersion: 1 });
+  await insertConnection(db.sql, { id: sleepy, owner: sub, platform: 'telegram', kind: 'bot', shard: 0, machineVersion: 1 });
   live.live.set(sleepy, 'error');
   const msg = (i: number, extra: object = {}) => ({ connectionId: conn, chat: '@release_notes', text: `m${i}`, ...extra });
 
@@ -277,7 +277,7 @@ test('batch: all accepted in order with their keys; one invalid or inactive → 
 test('list: newest first, filters, cursor pages cover every message once', async () => {
   const { sub, conn } = await caller();
   const second = randomUUID();
-  await insertConnection(db.sql, { id: second, owner: sub, kind: 'bot', shard: 0, machineVersion: 1 });
+  await insertConnection(db.sql, { id: second, owner: sub, platform: 'telegram', kind: 'bot', shard: 0, machineVersion: 1 });
   live.live.set(second, 'active');
   const batch = Array.from({ length: 7 }, (_, i) => ({ connectionId: i % 2 ? second : conn, chat: '@release_notes', text: `m${i}` }));
   const ids = new Set((json(await post('/v1/messages/batch', sub, { messages: batch })).items as { id: string }[]).map((m) => m.id));
@@ -302,6 +302,61 @@ test('list: newest first, filters, cursor pages cover every message once', async
     const res = await get(`/v1/messages?${q}`, sub);
     assert.is(res.statusCode, 400, q);
     assert.is(json(res).error.code, 'VALIDATION_ERROR', q);
+  }
+});
+
+test('search: q matches whole words of the caller\'s texts only, combines with connectionId and status, pages by cursor', async () => {
+  const { sub, conn } = await caller();
+  const second = randomUUID();
+  await insertConnection(db.sql, { id: second, owner: sub, platform: 'telegram', kind: 'bot', shard: 0, machineVersion: 1 });
+  live.live.set(second, 'active');
+  const texts = ['Release 1.4 is out', 'release notes: beta', 'Nothing to see', 'The RELEASE party', 'Released yesterday', 'Релиз готов', 'release'];
+  const batch = texts.map((text, i) => ({ connectionId: i % 2 ? second : conn, chat: '@release_notes', text }));
+  const items = json(await post('/v1/messages/batch', sub, { messages: batch })).items as { id: string; text: string }[];
+  const idOf = (text: string) => items.find((m) => m.text === text)!.id;
+  // One transaction gave them one created_at: spread them a second apart, in the order above.
+  for (const [i, text] of texts.entries()) await db.sql`update messages set created_at = now() - ${texts.length - i} * interval '1 second' where id = ${idOf(text)}`;
+  await db.sql`update messages set status = 'sent' where id = ${idOf('release')}`;
+  // Another caller's matching text is never found.
+  const other = await caller();
+  await post('/v1/messages', other.sub, { connectionId: other.conn, chat: '@x_chan', text: 'release for someone else' });
+
+  const search = async (query: string) => {
+    const res = await get(`/v1/messages?${query}`, sub);
+    assert.is(res.statusCode, 200, `${query}: ${res.payload}`);
+    return (json(res).items as { text: string }[]).map((m) => m.text);
+  };
+  // Newest first; case-insensitive; no stemming ("Released" is another word).
+  assert.equal(await search('q=release'), ['release', 'The RELEASE party', 'release notes: beta', 'Release 1.4 is out']);
+  assert.equal(await search('q=RELEASE%20-beta'), ['release', 'The RELEASE party', 'Release 1.4 is out']);
+  assert.equal(await search(`q=${encodeURIComponent('"release notes"')}`), ['release notes: beta']);
+  assert.equal(await search('q=party%20or%20yesterday'), ['Released yesterday', 'The RELEASE party']);
+  assert.equal(await search(`q=${encodeURIComponent('релиз')}`), ['Релиз готов']);
+  assert.equal(await search(`q=release&connectionId=${second}`), ['The RELEASE party', 'release notes: beta']);
+  assert.equal(await search('q=release&status=sent'), ['release']);
+  assert.equal(await search('q=release&status=queued&limit=2').then((t) => t.length), 2);
+  assert.equal(await search('q=absent'), []);
+
+  const seen: string[] = [];
+  let url = '/v1/messages?q=release&limit=1';
+  for (let page = 0; page < 10; page++) {
+    const p = json(await get(url, sub));
+    seen.push(...p.items.map((m: { text: string }) => m.text));
+    if (!p.nextCursor) break;
+    url = `/v1/messages?q=release&limit=1&cursor=${p.nextCursor}`;
+  }
+  assert.equal(seen, await search('q=release'), 'the pages of a search are the search, each message once');
+
+  for (const q of ['q=', 'q=%21%21%21', `q=${'a'.repeat(201)}`, 'q=a&q=b']) {
+    const res = await get(`/v1/messages?${q}`, sub);
+    assert.is(res.statusCode, 400, q);
+    assert.is(json(res).error.code, 'VALIDATION_ERROR', q);
+    assert.ok(json(res).error.details.some((d: { path: string }) => d.path.includes('q')), q);
+  }
+  // Operators and quotes that do not parse as a query still answer (websearch syntax never errors).
+  for (const q of ['"unclosed', 'a & b | !c', "' or 1=1 --", 'or', '-']) {
+    const res = await get(`/v1/messages?q=${encodeURIComponent(q)}`, sub);
+    assert.ok(res.statusCode === 200 || res.statusCode === 400, `${q}: ${res.statusCode}`);
   }
 });
 

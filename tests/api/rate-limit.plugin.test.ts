@@ -4,7 +4,13 @@ import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { RateLimitOptions } from '../../src/api/rate-limit.plugin.ts';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { addressKey, rateLimitGroupOf, type RateLimitOptions } from '../../src/api/rate-limit.plugin.ts';
+import { startApp } from '../../src/app.ts';
+import { loadConfig } from '../../src/config.ts';
+import { createTestDatabase } from '../helpers/db.ts';
 import { registry } from '../../src/observability/metrics.ts';
 import { bearer, shellServer } from './shell-server.ts';
 
@@ -77,6 +83,16 @@ function behaviours(name: string, make: () => Promise<RateLimitOptions & { close
     const live = await srv.server.inject('/health/live');
     assert.is(live.headers['ratelimit-limit'], undefined);
   });
+
+  s('HEAD runs the GET route and counts in its group like the GET', async () => {
+    const dan = bearer(srv.token(`dan-${randomUUID()}`));
+    const heads = [];
+    for (let i = 0; i < 3; i++) heads.push(await srv.server.inject({ method: 'HEAD', url: '/v1/connections', headers: dan }));
+    assert.equal(heads.map((r) => [r.statusCode, r.headers['ratelimit-limit'], r.headers['ratelimit-remaining']]),
+      [[200, '1000', '999'], [200, '1000', '998'], [200, '1000', '997']]);
+    const get = await srv.server.inject({ url: '/v1/connections', headers: dan });
+    assert.is(get.headers['ratelimit-remaining'], '996');
+  });
   s.run();
 }
 
@@ -118,3 +134,115 @@ shared('two servers on one Redis share a caller budget', async () => {
   await r2.quit();
 });
 shared.run();
+
+// Per client address, before authentication: real sockets, since the address is the peer's.
+const perAddress = suite('per-address limit');
+let addr: Awaited<ReturnType<typeof withServer>>;
+let base = '';
+perAddress.before(async () => {
+  addr = await withServer({ ...limits, perAddress: 3, trustedProxies: ['127.0.0.0/8'] });
+  await addr.server.start();
+  base = `http://127.0.0.1:${(addr.server.listener.address() as AddressInfo).port}`;
+});
+perAddress.after(() => addr.server.stop());
+
+perAddress('the 4th request from one address in a minute → 429 RATE_LIMITED with Retry-After, with or without a token; probes exempt', async () => {
+  // Behind the trusted loopback proxy each test picks its own client address.
+  const from = { 'x-forwarded-for': '198.51.100.7' };
+  const answers = [
+    await fetch(`${base}/v1/connections`, { headers: from }),
+    await fetch(`${base}/v1/connections`, { headers: { ...from, ...bearer(addr.token(`p-${randomUUID()}`)) } }),
+    await fetch(`${base}/v1/nowhere`, { headers: from }),
+    await fetch(`${base}/v1/connections`, { headers: { ...from, ...bearer(addr.token(`p-${randomUUID()}`)) } }),
+  ];
+  assert.equal(answers.map((r) => r.status), [401, 200, 404, 429]);
+  const refused = answers[3]!;
+  const body = await refused.json() as { error: { code: string; retryAfter: number; message: string } };
+  assert.is(body.error.code, 'RATE_LIMITED');
+  assert.match(body.error.message, /from one address/);
+  assert.ok(body.error.retryAfter > 0 && body.error.retryAfter <= 60);
+  assert.is(refused.headers.get('retry-after'), String(body.error.retryAfter));
+  assert.is((await fetch(`${base}/health/live`, { headers: from })).status, 200);
+  // Another client behind the same proxy has its own budget.
+  assert.is((await fetch(`${base}/v1/connections`, { headers: { 'x-forwarded-for': '198.51.100.8' } })).status, 401);
+});
+
+perAddress('X-Forwarded-For counts only from a trusted proxy, read from the right', async () => {
+  // The client wrote the left hops itself; the trusted proxy appended the real one.
+  const spoofed = (i: number) => ({ 'x-forwarded-for': `203.0.113.${i}, 192.0.2.44` });
+  const statuses = [];
+  for (let i = 0; i < 4; i++) statuses.push((await fetch(`${base}/v1/connections`, { headers: spoofed(i) })).status);
+  assert.equal(statuses, [401, 401, 401, 429]);
+
+  const direct = await withServer({ ...limits, perAddress: 2 }); // no trusted proxy: the header is ignored
+  await direct.server.start();
+  const url = `http://127.0.0.1:${(direct.server.listener.address() as AddressInfo).port}/v1/connections`;
+  const rotating = [];
+  for (let i = 0; i < 3; i++) rotating.push((await fetch(url, { headers: { 'x-forwarded-for': `203.0.113.${i}` } })).status);
+  await direct.server.stop();
+  assert.equal(rotating, [401, 401, 429]);
+});
+
+perAddress('addresses: IPv4 as is, IPv4-mapped IPv6 as IPv4, IPv6 by its /64', () => {
+  assert.is(addressKey('192.0.2.1'), '192.0.2.1');
+  assert.is(addressKey('::ffff:192.0.2.1'), '192.0.2.1');
+  assert.is(addressKey('2001:db8:1:2:aaaa::1'), '2001:db8:1:2::/64');
+  assert.is(addressKey('2001:0db8:0001:0002:ffff:ffff:ffff:ffff'), '2001:db8:1:2::/64');
+  assert.is(addressKey('2001:db8::1'), '2001:db8:0:0::/64');
+  assert.is(addressKey('1::2:3:4:5:192.0.2.1'), '1:0:2:3::/64');
+  assert.is(addressKey('fe80::1%eth0'), 'fe80:0:0:0::/64');
+});
+perAddress.run();
+
+// Every route of the assembled daemon (startApp: resource, admin, console, docs, health and
+// events routes) counts somewhere: in a per-caller group, or, when it needs no token, per address
+// only. The exemptions are listed here with the reason.
+const exempt: Record<string, string> = {
+  'GET /health/live': 'probe of the orchestrator; refusing it would restart a healthy pod under a flood',
+  'GET /health/ready': 'probe of the orchestrator and load balancer, same reason',
+  'GET /metrics': 'Prometheus scrape every 10-15 s; a refusal would blind the alerts exactly during a flood',
+  'GET /_internal/caller': 'reached through server.inject only (the WebSocket token check), counted by the upgrade itself',
+  'POST /internal/forward': 'a peer node passing on a call already counted where it came in; all of a peer\'s forwards share its address, and the HMAC signature is the proof',
+};
+const table = suite('routing table');
+table('every route of the app belongs to a rate-limit group, or is public and counted per address, or is exempt with a reason', async () => {
+  const db = await createTestDatabase();
+  const dataDir = await mkdtemp(join(tmpdir(), 'route-groups-'));
+  const config = loadConfig({ DATABASE_URL: db.url, DATA_DIR: dataDir, JWT_SECRET: 'route-groups-secret-0123456789-abcdef', HOST: '127.0.0.1', LOG_LEVEL: 'error' });
+  const app = await startApp({ ...config, port: 0 });
+  try {
+    const routes = app.server.table();
+    const seen = new Set<string>();
+    const ungrouped: string[] = [];
+    const publicRoutes: string[] = [];
+    for (const route of routes) {
+      const name = `${route.method.toUpperCase()} ${route.path}`;
+      seen.add(name);
+      const group = rateLimitGroupOf(route);
+      if (exempt[name]) {
+        assert.is(group, false, `${name} is listed as exempt but is limited`);
+        continue;
+      }
+      assert.ok(group !== false, `${name} is exempt from every limit without a reason listed in this test`);
+      if ((route.settings.auth as unknown) === false) publicRoutes.push(name); // per address only: no caller to count
+      else if (!group) ungrouped.push(name);
+    }
+    assert.equal(ungrouped, [], 'authenticated routes without a group');
+    for (const name of Object.keys(exempt)) assert.ok(seen.has(name), `${name} is listed but no longer exists`);
+    // What is public is decided, not drifted into: the console, the API description and its page; the
+    // platforms' webhooks (the signature over the raw body is the proof) and the OAuth callback (the
+    // single-use state is), and the signed media links platforms download posts' files from (the keyring's
+    // signature and expiry are). All of them are still counted per client address.
+    const decided = ['GET /v1/platform-webhooks/{platform}', 'POST /v1/platform-webhooks/{platform}', 'GET /v1/oauth/{platform}/callback', 'GET /v1/media/{id}'];
+    assert.equal(publicRoutes.filter((r) => !/^GET \/(console\/|swaggerui\/|docs|openapi\.json$|$)/.test(r) && !decided.includes(r)), []);
+    for (const name of ['POST /v1/connections/{id}/chats', 'DELETE /v1/connections/{id}', 'DELETE /v1/connections/{id}/chats/{chatId}', 'DELETE /v1/me', 'POST /admin/actors/{id}/restart']) {
+      assert.is(rateLimitGroupOf(routes.find((r) => `${r.method.toUpperCase()} ${r.path}` === name)!), 'manage', name);
+    }
+    assert.is(rateLimitGroupOf(routes.find((r) => r.path === '/v1/events' && r.method === 'get')!), 'status');
+  } finally {
+    await app.stop();
+    await db.drop();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
+table.run();

@@ -1,7 +1,11 @@
 // The HTTP client of bench:send, in a worker thread so that its own cost (fetch, JSON, gunzip: about
 // a third of a core at 100,000/min) does not run on the daemon's event loop it is measuring.
-// Posts per-owner batches every 100 ms at the target rate and reports what was accepted.
+// Posts per-owner batches every 100 ms at the target rate and reports what was accepted. With
+// wsSubscribers it first opens that many live-event WebSockets (GET /v1/events, one per owner from the
+// first), as a client watching its messages would; they stay open until the parent says 'stop' (after
+// every message is final) and the answer to it is how many frames they received.
 import { parentPort, workerData } from 'node:worker_threads';
+import { WebSocket } from 'ws';
 
 export interface DriverInput {
   url: string;
@@ -10,6 +14,9 @@ export interface DriverInput {
   rate: number; // messages per second
   total: number;
   prefix: string;
+  /** --media: upload ids per owner; every message then carries one of its owner's files as a document. */
+  uploads?: string[][];
+  wsSubscribers?: number;
 }
 
 export interface DriverResult {
@@ -20,7 +27,14 @@ export interface DriverResult {
   driveS: number;
 }
 
-const { url, tokens, targets, rate, total, prefix } = workerData as DriverInput;
+const { url, tokens, targets, rate, total, prefix, uploads, wsSubscribers = 0 } = workerData as DriverInput;
+let wsFrames = 0;
+const sockets = await Promise.all(tokens.slice(0, wsSubscribers).map((token) => new Promise<WebSocket>((resolve, reject) => {
+  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/events`, { headers: { authorization: `Bearer ${token}` } });
+  ws.once('open', () => resolve(ws));
+  ws.once('error', reject);
+  ws.on('message', () => { wsFrames++; });
+})));
 const accepted: [string, string][] = [];
 const refusals = new Map<string, number>();
 let firstError = '';
@@ -54,11 +68,12 @@ let next = 0;
 while (next < total) {
   const elapsed = (performance.now() - started) / 1000;
   const due = Math.min(total, Math.floor(elapsed * rate) + 1);
-  const byOwner = new Map<number, { connectionId: string; chat: string; text: string }[]>();
+  const byOwner = new Map<number, { connectionId: string; chat: string; text: string; media?: { type: 'document'; uploadId: string } }[]>();
   for (; next < due; next++) {
     const t = targets[next % targets.length]!;
     const list = byOwner.get(t.owner) ?? byOwner.set(t.owner, []).get(t.owner)!;
-    list.push({ connectionId: t.connectionId, chat: t.chat, text: `${prefix}${next}` });
+    const files = uploads?.[t.owner];
+    list.push({ connectionId: t.connectionId, chat: t.chat, text: `${prefix}${next}`, ...(files?.length ? { media: { type: 'document' as const, uploadId: files[next % files.length]! } } : {}) });
   }
   for (const [owner, list] of byOwner) {
     for (let i = 0; i < list.length; i += 500) {
@@ -71,3 +86,7 @@ while (next < total) {
 await Promise.all(inflight);
 const result: DriverResult = { accepted, refusals: [...refusals], firstError, acceptMs, driveS: (performance.now() - started) / 1000 };
 parentPort!.postMessage(result);
+parentPort!.once('message', () => {
+  for (const ws of sockets) ws.close();
+  parentPort!.postMessage({ wsFrames });
+});

@@ -4,14 +4,23 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 
-export interface EmulatorProcess { mtproto: string; botApi: string; control: string; serverKeys: string; proc: ChildProcess; stop(): Promise<void> }
+export interface EmulatorProcess {
+  mtproto: string;
+  /** Every DC's "host:port" by DC id. */
+  dcs: Record<string, string>;
+  botApi: string;
+  control: string;
+  serverKeys: string;
+  proc: ChildProcess;
+  stop(): Promise<void>;
+}
 
 /** V8 flags of the emulator process: room for a long benchmark's delivered log. */
 export const EMULATOR_NODE_ARGS = ['--max-old-space-size=4096'];
 
-/** `nodeArgs` are extra node flags (e.g. --cpu-prof to profile the emulator). */
-export async function spawnEmulator(nodeArgs: string[] = []): Promise<EmulatorProcess> {
-  const proc = spawn(process.execPath, [...EMULATOR_NODE_ARGS, ...nodeArgs, '--import', 'tsx', 'tests/emulator/main.ts'], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** `nodeArgs` are extra node flags (e.g. --cpu-prof to profile the emulator); `args` the emulator's own (--dcs 3). */
+export async function spawnEmulator(nodeArgs: string[] = [], args: string[] = []): Promise<EmulatorProcess> {
+  const proc = spawn(process.execPath, [...EMULATOR_NODE_ARGS, ...nodeArgs, '--import', 'tsx', 'tests/emulator/main.ts', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const [line] = (await once(createInterface({ input: proc.stdout! }), 'line')) as [string];
   const ready = JSON.parse(line) as Omit<EmulatorProcess, 'proc' | 'stop'>;
   return {

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -36,11 +36,19 @@ test('CLI round trip: the minted token is accepted by the server, with its scope
 
 test('CLI falls back to $DATA_DIR/jwt-secret when JWT_SECRET is unset', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'token-cli-'));
-  writeFileSync(join(dir, 'jwt-secret'), `${secret}\n`);
-  const out = await cli(['--sub', 'bob', '--scope', 'admin'], { DATA_DIR: dir, JWT_ISSUER: 'https://issuer.test', JWT_AUDIENCE: 'integration' });
-  rmSync(dir, { recursive: true, force: true });
+  const file = join(dir, 'jwt-secret');
+  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+  const env = { DATA_DIR: dir, JWT_ISSUER: 'https://issuer.test', JWT_AUDIENCE: 'integration' };
+  const out = await cli(['--sub', 'bob', '--scope', 'admin'], env);
   assert.is(out.code, 0, out.stderr);
   assert.is((await whoami(out.stdout)).statusCode, 200);
+  // Readable by others: refused, as the daemon refuses it.
+  chmodSync(file, 0o644);
+  const open = await cli(['--sub', 'bob', '--scope', 'admin'], env);
+  rmSync(dir, { recursive: true, force: true });
+  assert.is(open.code, 2);
+  assert.is(open.stdout, '');
+  assert.is(open.stderr, `JWT secret file ${file} has mode 0644: it is readable by group/others, refusing to use it; run chmod 600 ${file}\n`);
 });
 
 test('a token for another issuer or secret is refused by the server', async () => {
@@ -56,6 +64,11 @@ test('CLI refuses bad input with exit code 2 and prints no token', async () => {
   assert.match(noSub.stderr, /usage/);
   const badTtl = await cli(['--sub', 'a', '--ttl', '-5'], issuerEnv);
   assert.is(badTtl.code, 2);
+  const tooLong = await cli(['--sub', 'a', '--ttl', '86401'], issuerEnv);
+  assert.is(tooLong.code, 2);
+  assert.match(tooLong.stderr, /JWT_MAX_LIFETIME_S \(86400\)/);
+  assert.is(tooLong.stdout, '');
+  assert.is((await cli(['--sub', 'a', '--ttl', '86401'], { ...issuerEnv, JWT_MAX_LIFETIME_S: '604800' })).code, 0);
   const dir = mkdtempSync(join(tmpdir(), 'token-cli-'));
   const noSecret = await cli(['--sub', 'a'], { DATA_DIR: dir });
   rmSync(dir, { recursive: true, force: true });

@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { WebSocket, WebSocketServer } from 'ws';
-import { eventsUrl, LiveEvents, type LiveState, type SocketLike } from '../../src/console/app/live-events.ts';
+import { eventsProtocols, eventsUrl, LiveEvents, type LiveState, type SocketLike } from '../../src/console/app/live-events.ts';
 import type { LiveFrame } from '../../src/console/app/types.ts';
 
 // The console's live socket against a real WebSocket server (ws), with a hand-driven clock for the
@@ -16,12 +16,16 @@ test('reconnects after drops with growing delays, re-reads on every open, and st
   const frames: LiveFrame[] = [];
   const scheduled: { fn: () => void; ms: number }[] = [];
   let opens = 0;
+  let tokens = 0;
+  const offered: string[] = [];
+  wss.on('connection', (_ws, req) => offered.push(String(req.headers['sec-websocket-protocol']).replace(/,\s*/g, ' ')));
   let cancelled = 0;
   const waiters: { state: LiveState; resolve: () => void }[] = [];
   const reach = (state: LiveState) => new Promise<void>((resolve) => waiters.push({ state, resolve }));
 
   const live = new LiveEvents({
-    url: () => `ws://127.0.0.1:${port}/v1/events?access_token=t`,
+    url: () => `ws://127.0.0.1:${port}/v1/events`,
+    protocols: () => ['bearer', `t${++tokens}`],
     onFrame: (f) => frames.push(f),
     onState: (s, ms) => {
       states.push(ms === undefined ? s : `${s} ${ms}`);
@@ -29,7 +33,7 @@ test('reconnects after drops with growing delays, re-reads on every open, and st
     },
     onOpen: () => opens++,
     // A browser socket reports a refused connection as error + close; ws throws on an unheard 'error'.
-    connect: (url) => new WebSocket(url).on('error', () => undefined) as unknown as SocketLike,
+    connect: (url, protocols) => new WebSocket(url, protocols).on('error', () => undefined) as unknown as SocketLike,
     schedule: (fn, ms) => scheduled.push({ fn, ms }),
     cancel: () => cancelled++,
     random: () => 1,
@@ -59,6 +63,8 @@ test('reconnects after drops with growing delays, re-reads on every open, and st
   scheduled.shift()!.fn();
   await opened;
   assert.is(opens, 2);
+  // Each attempt offers the token of its time (read again after a sign-in would have changed it).
+  assert.equal(offered, ['bearer t1', 'bearer t2']);
 
   // The server goes away: every failed attempt doubles the delay.
   for (const c of wss.clients) c.terminate();
@@ -79,9 +85,10 @@ test('reconnects after drops with growing delays, re-reads on every open, and st
   assert.ok(states.includes('open'));
 });
 
-test('the socket URL follows the page: ws for http, wss for https, token encoded', () => {
-  assert.is(eventsUrl('a.b+c', { protocol: 'http:', host: '127.0.0.1:8080' }), 'ws://127.0.0.1:8080/v1/events?access_token=a.b%2Bc');
-  assert.is(eventsUrl('x', { protocol: 'https:', host: 'console.example' }), 'wss://console.example/v1/events?access_token=x');
+test('the socket URL follows the page (ws for http, wss for https) and never carries the token', () => {
+  assert.is(eventsUrl({ protocol: 'http:', host: '127.0.0.1:8080' }), 'ws://127.0.0.1:8080/v1/events');
+  assert.is(eventsUrl({ protocol: 'https:', host: 'console.example' }), 'wss://console.example/v1/events');
+  assert.equal(eventsProtocols('eyJ.a-b_c'), ['bearer', 'eyJ.a-b_c']);
 });
 
 test.run();

@@ -8,6 +8,8 @@ import { secretContext, type Keyring } from '../../src/crypto/keyring.ts';
 import { LocalKeyring } from '../../src/crypto/local-keyring.ts';
 import { rewrapAll } from '../../src/crypto/rewrap.ts';
 import { VaultKeyring } from '../../src/crypto/vault-keyring.ts';
+import { sealSecret, signingSecrets } from '../../src/webhooks/secrets.ts';
+import { newSecret } from '../../src/webhooks/signing.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { startFakeVault, type FakeVault } from '../helpers/fake-vault.ts';
 
@@ -33,7 +35,7 @@ async function seed(keyring: Keyring): Promise<Seeded[]> {
   const rows: Seeded[] = [];
   for (let i = 0; i < 3; i++) {
     const id = randomUUID();
-    await sql`insert into connections (id, owner, kind, shard) values (${id}, ${'owner-' + i}, 'user', 0)`;
+    await sql`insert into connections (id, owner, platform, kind, shard) values (${id}, ${'owner-' + i}, 'telegram', 'user', 0)`;
     for (const name of ['session', 'phone']) {
       const plain = `${name}-${randomBytes(6).toString('hex')}`;
       await sql`insert into connection_secrets (connection_id, name, ciphertext, updated_at)
@@ -107,6 +109,29 @@ test('an empty table and a batch size of 1 work', async () => {
   await seed(keyring);
   await keyring.rotate();
   assert.equal(await rewrapAll(db.sql, keyring, { batchSize: 1 }), { scanned: 6, rewrapped: 6, current: 0, raced: 0, failed: 0 });
+});
+
+test('webhook secrets, current and previous, move to the newest version and still sign', async () => {
+  const keyring = await LocalKeyring.open({ file: join(dir, 'webhooks.json') });
+  await db.sql`delete from connections`;
+  const made: Array<{ id: string; secrets: string[] }> = [];
+  for (let i = 0; i < 3; i++) {
+    const id = randomUUID();
+    const [current, previous] = [newSecret(), newSecret()];
+    await db.sql`insert into webhook_endpoints (id, owner, url, events, secret, previous_secret, previous_expires_at)
+      values (${id}, 'owner-w', 'https://hooks.example.com/', ${['*']}, ${await sealSecret(keyring, id, current)},
+              ${i === 0 ? null : await sealSecret(keyring, id, previous)}, now() + interval '1 day')`;
+    made.push({ id, secrets: i === 0 ? [current] : [current, previous] });
+  }
+  await keyring.rotate();
+  assert.equal(await rewrapAll(db.sql, keyring, { batchSize: 2 }), { scanned: 5, rewrapped: 5, current: 0, raced: 0, failed: 0 });
+  for (const m of made) {
+    const [row] = await db.sql<any[]>`select * from webhook_endpoints where id = ${m.id}`;
+    assert.ok(row.secret.startsWith('local:v2:'));
+    assert.equal(await signingSecrets(keyring, row, new Date()), m.secrets);
+  }
+  assert.equal(await rewrapAll(db.sql, keyring, { batchSize: 2 }), { scanned: 5, rewrapped: 0, current: 5, raced: 0, failed: 0 });
+  await db.sql`delete from webhook_endpoints`;
 });
 
 test.run();

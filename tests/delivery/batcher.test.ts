@@ -37,4 +37,46 @@ test('a failed run rejects every caller of that run with its error, and the next
   assert.is(await sync.load(1).catch((e: unknown) => e), boom);
 });
 
+test('while a run is in flight, later loads wait for it and then go together', async () => {
+  const runs: number[][] = [];
+  let release!: () => void;
+  const first = new Promise<void>((r) => (release = r));
+  const b = new Batcher<number, number>(async (xs) => {
+    runs.push(xs);
+    if (runs.length === 1) await first;
+    return xs;
+  });
+  const a = b.load(1);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(runs, [[1]]);
+  // Three later turns while the first run is in flight: nothing runs yet.
+  const later: Promise<number | undefined>[] = [];
+  for (const x of [2, 3, 4]) {
+    later.push(b.load(x));
+    await new Promise((r) => setImmediate(r));
+  }
+  assert.equal(runs, [[1]]);
+  release();
+  assert.equal(await Promise.all([a, ...later]), [1, 2, 3, 4]);
+  assert.equal(runs, [[1], [2, 3, 4]]);
+});
+
+test('a full batch does not wait for the run in flight', async () => {
+  const runs: number[][] = [];
+  let release!: () => void;
+  const first = new Promise<void>((r) => (release = r));
+  const b = new Batcher<number, number>(async (xs) => {
+    runs.push(xs);
+    if (runs.length === 1) await first;
+    return xs;
+  }, 2);
+  const a = b.load(1);
+  await new Promise((r) => setImmediate(r));
+  const full = [b.load(2), b.load(3)];
+  assert.equal(runs, [[1], [2, 3]]);
+  assert.equal(await Promise.all(full), [2, 3]);
+  release();
+  assert.is(await a, 1);
+});
+
 test.run();

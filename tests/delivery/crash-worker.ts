@@ -4,14 +4,15 @@
 import { appendFileSync } from 'node:fs';
 import postgres from 'postgres';
 import { startDelivery } from '../../src/delivery/delivery.ts';
-import { randomIdFor } from '../../src/delivery/random-id.ts';
 import type { MessageSender } from '../../src/delivery/types.ts';
+import { randomIdFor } from '../../src/platforms/telegram/random-id.ts';
+import { telegramCapabilities } from './fixtures.ts';
 
 const { DB_URL, AMQP_URL, PREFIX, SENT_LOG } = process.env as Record<string, string>;
 const sql = postgres(DB_URL!, { max: 5, onnotice: () => undefined });
 
 const sender: MessageSender = {
-  kindOf: () => undefined, // from the connections table
+  capabilities: () => undefined, // from the connections table
   async send(msg) {
     await new Promise((r) => setTimeout(r, 20 + Math.random() * 40)); // the platform call
     appendFileSync(SENT_LOG!, `${msg.id} ${randomIdFor(msg.id)}\n`);
@@ -19,9 +20,11 @@ const sender: MessageSender = {
   },
 };
 
-const delivery = startDelivery({ sql, ...(AMQP_URL ? { amqpUrl: AMQP_URL } : {}), shards: 2, sender, prefix: PREFIX!, pollMs: 50, sampleMs: 60_000,
+const delivery = startDelivery({ sql, ...(AMQP_URL ? { amqpUrl: AMQP_URL } : {}), shards: 2, sender, capabilities: telegramCapabilities(), prefix: PREFIX!, pollMs: 50, sampleMs: 60_000,
   // Short leases so that the restart recovers abandoned rows in seconds (defaults: 60 s / 30 s).
-  processor: { leaseMs: 8000 }, claimLeaseMs: 8000 });
+  processor: { leaseMs: 8000 }, claimLeaseMs: 8000,
+  // At most 16 sends in flight (per queue with the broker, in total embedded): what a kill can leave in doubt.
+  concurrency: 16 });
 await delivery.ready;
 process.stdout.write('ready\n');
 process.on('SIGTERM', async () => {

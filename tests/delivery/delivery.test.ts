@@ -8,10 +8,10 @@ import { Connection } from 'rabbitmq-client';
 import { AppError } from '../../src/errors.ts';
 import { startDelivery, type Delivery, type DeliveryOptions } from '../../src/delivery/delivery.ts';
 import { deleteTopology, routingKey, topology } from '../../src/delivery/topology.ts';
-import { connectionFloodWait } from '../../src/delivery/types.ts';
+import { tgError } from '../../src/platforms/telegram/codes.ts';
 import { acceptMessages, getMessage, type MessageInput } from '../../src/store/messages.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { makeConnection, RecordingSender, waitFor } from './fixtures.ts';
+import { makeConnection, RecordingSender, telegramCapabilities, waitFor } from './fixtures.ts';
 
 const amqpUrl = process.env.TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const shards = 2;
@@ -33,10 +33,11 @@ test.after(async () => {
 });
 
 async function start(o: Partial<DeliveryOptions> = {}) {
-  const sender = new RecordingSender();
+  const capabilities = o.capabilities ?? telegramCapabilities();
+  const sender = new RecordingSender(capabilities);
   const prefix = `test-${randomUUID().slice(0, 8)}`;
   const delivery = startDelivery({
-    sql: db.sql, amqpUrl, shards, sender, prefix, pollMs: 50, requeueDelayMs: 20, deliveryLimit: 3, sampleMs: 60_000,
+    sql: db.sql, amqpUrl, shards, sender, capabilities, prefix, pollMs: 50, requeueDelayMs: 20, deliveryLimit: 3, sampleMs: 60_000,
     processor: { backoff: { baseMs: 100, capMs: 400 }, parkMs: 300, maxRetries: 3 },
     ...o,
   });
@@ -144,7 +145,7 @@ test('connection-wide flood wait holds the other chats of that connection', asyn
   const o = owner();
   const conn = await makeConnection(db.sql, o, { shards });
   main.sender.behaviour = (msg, call) =>
-    msg.text === 'wide' && call === 1 ? connectionFloodWait(1) : { platformMessageId: 'ok' };
+    msg.text === 'wide' && call === 1 ? tgError('TG_API_429', 'flood wait for the whole connection', { retryAfter: 1, scope: 'connection' }) : { platformMessageId: 'ok' };
   const [wide] = await accept(main.delivery, o, [{ connectionId: conn, chat: 'W1', text: 'wide' }]);
   await waitFor(() => main.sender.calls.some((c) => c.msg.id === wide), 5000);
   const [next] = await accept(main.delivery, o, [{ connectionId: conn, chat: 'W2', text: 'next' }]);
@@ -221,7 +222,7 @@ test('bot message found in `sending` after a crash is failed, not resent; a user
   await waitFor(allFinal(ids), 5000);
   const b = (await getMessage(db.sql, o, ids[0]!))!;
   assert.is(b.status, 'failed');
-  assert.is(b.error!.code, 'INTERNAL');
+  assert.is(b.error!.code, 'OUTCOME_UNKNOWN');
   assert.is(main.sender.countById().get(ids[0]!), undefined, 'bot message not resent');
   const u = (await getMessage(db.sql, o, ids[1]!))!;
   assert.is(u.status, 'sent');
@@ -234,14 +235,14 @@ test('a bot send with no answer (outcome unknown) is failed, not resent; a user 
   const user = await makeConnection(db.sql, o, { shards, kind: 'user' });
   main.sender.kinds.set(bot, 'bot');
   main.sender.behaviour = (_msg, call) => call === 1
-    ? new AppError('TG_UNAVAILABLE', 'Bot API sendMessage timed out', { outcomeUnknown: true })
+    ? tgError('TG_UNAVAILABLE', 'Bot API sendMessage timed out', { outcomeUnknown: true })
     : { platformMessageId: 'ok' };
   const ids = await accept(main.delivery, o, [{ connectionId: bot, chat: 'b', text: 'maybe posted' }, { connectionId: user, chat: 'u', text: 'deduped by random_id' }]);
   await waitFor(allFinal(ids), 10_000);
   const b = (await getMessage(db.sql, o, ids[0]!))!;
   assert.is(b.status, 'failed');
-  assert.is(b.error!.code, 'TG_UNAVAILABLE');
-  assert.match(b.error!.message, /outcome unknown/);
+  assert.is(b.error!.code, 'OUTCOME_UNKNOWN');
+  assert.match(b.error!.message, /^Bot API sendMessage timed out; delivery outcome unknown/);
   assert.is(main.sender.countById().get(ids[0]!), 1, 'bot message sent once');
   const u = (await getMessage(db.sql, o, ids[1]!))!;
   assert.is(u.status, 'sent');
@@ -285,7 +286,7 @@ test('pacing in real time: 4 messages into one chat at ≤ 1/s', async () => {
 test('priorities: in one chat, high overtakes normal and low', async () => {
   await main.delivery.stop(); // one delivery per database, else two pacers share the chat
   // 2/s: the first arrival goes at once, the others have ~0.5 s to arrive before the next slot.
-  const { delivery, sender } = await start({ pacing: { chatPerSecond: 2 }, holdMs: 10_000 });
+  const { delivery, sender } = await start({ capabilities: telegramCapabilities({ chatPerSecond: 2 }), holdMs: 10_000 });
   const o = owner();
   const conn = await makeConnection(db.sql, o, { shards });
   const order = ['low', 'low', 'low', 'normal', 'normal', 'normal', 'high', 'high', 'high'] as const;

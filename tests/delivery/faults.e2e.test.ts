@@ -107,11 +107,12 @@ async function scenario(r: Run) {
   const secret = randomBytes(32).toString('base64url');
   const owner = `faults-${randomUUID()}`;
   const token = mintToken({ secret, sub: owner, ttlSeconds: 3600 });
+  const adminToken = mintToken({ secret, sub: 'faults-admin', scopes: ['admin'], ttlSeconds: 3600 });
   const env = {
     DATABASE_URL: r.dbUrl, AMQP_URL: r.amqpUrl, DATA_DIR: dataDir, KEYRING_KEY: keyringKey.toString('base64'), JWT_SECRET: secret,
     HOST: '127.0.0.1', LOG_LEVEL: 'warn', TELEGRAM_API_ID: '1', TELEGRAM_API_HASH: 'faults', TELEGRAM_DC: emu.mtproto,
     TELEGRAM_SERVER_KEYS: emu.serverKeys, TELEGRAM_BOT_API_URL: emu.botApi, SHARDS: String(shards),
-    RATE_LIMIT_SEND: '100000', RATE_LIMIT_CONNECT: '100000', RATE_LIMIT_STATUS: '100000', BACKOFF_BASE_MS: '200', BACKOFF_CAP_MS: '2000',
+    RATE_LIMIT_SEND: '100000', RATE_LIMIT_CONNECT: '100000', RATE_LIMIT_STATUS: '100000', RATE_LIMIT_MANAGE: '100000', RATE_LIMIT_IP: '0', BACKOFF_BASE_MS: '200', BACKOFF_CAP_MS: '2000',
   };
   const daemons: Daemon[] = [];
   const respawn = async () => { const d = await spawnDaemon(env); daemons.push(d); return d; };
@@ -136,7 +137,7 @@ async function scenario(r: Run) {
       const { userId } = await emu.createUser({ phone, firstName: `Fault ${i}` });
       const session = await emu.createSession(phone);
       const id = randomUUID();
-      await insertConnection(sql, { id, owner, kind: 'user', shard: shardOf(id, shards), machineVersion: 1 });
+      await insertConnection(sql, { id, owner, platform: 'telegram', kind: 'user', shard: shardOf(id, shards), machineVersion: 1 });
       await putSecret(sql, id, 'session', await keyring.encrypt(session, secretContext(id, 'session')));
       accountUsers.push({ id, userId });
     }
@@ -189,9 +190,13 @@ async function scenario(r: Run) {
     }, 'every message sent or failed', Number(process.env.FAULT_WAIT_MS ?? 90_000)).catch(async (err) => {
       const left = await sql`
         select m.status, c.kind, c.status as connection, m.attempts, m.error->>'code' as error, (m.published_at is not null) as published,
-               min(m.available_at) as due, now() as now, count(*)::int as n
+               min(m.available_at) as due, now() as now, count(*)::int as n, min(m.error->>'message') as message
         from messages m join connections c on c.id = m.connection_id where m.status in ('queued', 'sending') group by 1, 2, 3, 4, 5, 6`;
-      throw new Error(`${(err as Error).message}; left: ${JSON.stringify(left)}; queues: ${rabbit.queues(r.name)}; daemon: ${daemon!.stderr.join('').slice(-1500)}`);
+      // What the daemon's supervisor says of the connections still holding messages (state, last error, transitions).
+      const actors = await fetch(`${daemon!.url}/admin/actors`, { headers: { authorization: `Bearer ${adminToken}` } })
+        .then(async (res) => ((await res.json()) as { items?: { state: string }[] }).items?.filter((a) => a.state !== 'active'))
+        .catch((e: unknown) => String(e));
+      throw new Error(`${(err as Error).message}; left: ${JSON.stringify(left)}; actors not active: ${JSON.stringify(actors)}; queues: ${rabbit.queues(r.name)}; daemon: ${daemon!.stderr.join('').slice(-1500)}`);
     });
     const tDone = Date.now();
 

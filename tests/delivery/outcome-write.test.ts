@@ -10,12 +10,12 @@ import postgres from 'postgres';
 import winston from 'winston';
 import { Pacer, type PaceTarget } from '../../src/delivery/pacer.ts';
 import { Processor } from '../../src/delivery/processor.ts';
-import { systemClock, type ConnectionKind } from '../../src/delivery/types.ts';
+import { systemClock } from '../../src/delivery/types.ts';
 import { AppError } from '../../src/errors.ts';
 import { acceptMessages } from '../../src/store/messages.ts';
 import { migrate } from '../../src/store/migrate.ts';
 import { startPrivatePostgres, type PrivatePostgres } from '../helpers/private-services.ts';
-import { makeConnection, RecordingSender, waitFor } from './fixtures.ts';
+import { makeConnection, RecordingSender, telegramCapabilities, waitFor, type ConnectionKind } from './fixtures.ts';
 
 let pg: PrivatePostgres;
 let sql: postgres.Sql;
@@ -49,7 +49,7 @@ async function message(kind: ConnectionKind = 'bot') {
 }
 
 const processor = (sender: RecordingSender, leaseMs = 60_000, db = sql, pacer = new Pacer({ clock: systemClock })) =>
-  new Processor({ sql: db, sender, pacer, clock: systemClock, logger, leaseMs });
+  new Processor({ sql: db, sender, capabilities: telegramCapabilities(), pacer, clock: systemClock, logger, leaseMs });
 
 const row = async (id: string) =>
   (await sql<{ status: string; attempts: number; platform_message_id: string | null; error: { code: string; message: string } | null }[]>`
@@ -184,7 +184,7 @@ test('a dead-lettered bot message left in `sending` is failed as outcome unknown
   assert.is(await p.deadLettered(id), 'uncertain');
   const r = await row(id);
   assert.is(r.status, 'failed');
-  assert.is(r.error?.code, 'INTERNAL');
+  assert.is(r.error?.code, 'OUTCOME_UNKNOWN');
   assert.match(r.error!.message, /outcome unknown/);
   // Any copy still around (the relay, a redelivery) finds it final.
   assert.is(await p.process({ id, claimed: true }), 'duplicate');

@@ -3,6 +3,11 @@ import * as assert from 'uvu/assert';
 import { Pacer, type PaceTarget } from '../../src/delivery/pacer.ts';
 import type { Priority } from '../../src/delivery/types.ts';
 import { FakeClock, flush } from './fake-clock.ts';
+import { telegramCapabilities } from './fixtures.ts';
+
+// Telegram's published limits as its adapter declares them: 1/s per chat, 20/min per group, 30/s per bot.
+const telegram = telegramCapabilities();
+const windowsOf = (kind: 'user' | 'bot', chat: string) => telegram('telegram', kind)!.pacing(chat);
 
 // Drives messages through the pacer the way a consumer does: go → "send" (recorded), deferred →
 // come back at the promised slot and ask again.
@@ -23,9 +28,10 @@ function driver(pacer: Pacer, clock: FakeClock) {
   return { sent, run, defers: () => defers };
 }
 
-const target = (clock: FakeClock, id: string, chat: string, o: Partial<PaceTarget> = {}): PaceTarget => ({
-  id, connectionId: 'c1', chat, kind: 'user', priority: 'normal', createdAt: clock.now(), ...o,
-});
+const target = (clock: FakeClock, id: string, chat: string, o: Partial<PaceTarget> & { kind?: 'user' | 'bot' } = {}): PaceTarget => {
+  const { kind = 'user', ...rest } = o;
+  return { id, connectionId: 'c1', chat, windows: windowsOf(kind, chat), priority: 'normal', createdAt: clock.now(), ...rest };
+};
 
 test('a burst of 50 into one chat is spread at ≤ 1/s while another chat flows', async () => {
   const clock = new FakeClock();
@@ -61,7 +67,7 @@ test('group chats: at most 20 per minute', async () => {
   await clock.advance(120_000, 100);
   await Promise.all(tasks);
   assert.is(d.sent.length, 30);
-  for (let i = 20; i < 30; i++) assert.ok(d.sent[i]!.at - d.sent[i - 20]!.at >= 60_000, `window at ${i}: ${d.sent.map((s) => s.at - d.sent[0]!.at).join(",")}`);
+  for (let i = 20; i < 30; i++) assert.ok(d.sent[i]!.at - d.sent[i - 20]!.at >= 60_000, `window at ${i}: ${d.sent.map((s) => s.at - d.sent[0]!.at).join(',')}`);
 });
 
 test('bot: at most 30 per second over all chats', async () => {

@@ -7,7 +7,7 @@ import { AppError } from '../../src/errors.ts';
 import { startDelivery, type DeliveryOptions } from '../../src/delivery/delivery.ts';
 import { acceptMessages, claimDue, getMessage, type MessageInput } from '../../src/store/messages.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { makeConnection, RecordingSender, waitFor } from './fixtures.ts';
+import { makeConnection, RecordingSender, telegramCapabilities, waitFor } from './fixtures.ts';
 
 let db: TestDatabase;
 // Every delivery a test starts is stopped afterwards even when an assertion failed mid-test:
@@ -22,7 +22,7 @@ test.after.each(async () => {
 const start = (o: Partial<DeliveryOptions> = {}) => {
   const sender = new RecordingSender();
   const delivery = startDelivery({
-    sql: db.sql, shards: 4, sender, pollMs: 50, sampleMs: 60_000,
+    sql: db.sql, shards: 4, sender, capabilities: telegramCapabilities(), pollMs: 50, sampleMs: 60_000,
     processor: { backoff: { baseMs: 100, capMs: 400 }, parkMs: 300, maxRetries: 3 }, ...o,
   });
   running.push(delivery);
@@ -131,13 +131,14 @@ test('stop() reschedules held messages instead of dropping them; the next start 
   assert.is(new Set(all).size, 5);
 });
 
-test('an accept wakes delivery at once, without waiting for the poll', async () => {
+test('notify() after an accept wakes delivery at once, without waiting for the poll', async () => {
   const { sender, delivery } = start({ pollMs: 30_000 });
   await new Promise((r) => setTimeout(r, 200)); // past the first (empty) claim
   const o = owner();
   const conn = await makeConnection(db.sql, o);
   const started = Date.now();
   const ids = await accept(o, [{ connectionId: conn, chat: 'wake', text: 'now' }]);
+  delivery.notify(); // as the messages routes do: an explicit call, not the event bus
   await waitFor(final(ids), 3000, 'sent without a poll');
   assert.ok(Date.now() - started < 3000);
   assert.is(sender.calls.length, 1);

@@ -3,9 +3,11 @@ import { readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { _serverKeys } from 'telegram/crypto/RSA.js';
+import { AuthKey } from 'telegram/crypto/AuthKey.js';
+import type { ConnectionTCPFull } from 'telegram/network/connection/TCPFull.js';
 import { StringSession } from 'telegram/sessions/index.js';
 import {
-  createTelegramClient, parseDc, pinnedConnection, registerServerKeys, serverKeyFingerprint,
+  createTelegramClient, parseDc, pinnedConnection, registerServerKeys, saveSession, serverKeyFingerprint,
 } from '../../src/platforms/telegram/client-options.ts';
 import { loadServerKey } from './crypto/server-keys.ts';
 
@@ -43,13 +45,35 @@ test('the pinned connection ignores the port GramJS passes', () => {
   assert.is((c as unknown as { _port: number })._port, 40_123);
 });
 
-test('createTelegramClient: no silent flood sleeps, DC address on the session, a saveable port', () => {
+test('createTelegramClient: no silent flood sleeps, a new session on DC 1 at TELEGRAM_DC with its real port', () => {
   const session = new StringSession('');
   const client = createTelegramClient(session, { apiId: 1, apiHash: 'h', dc: '127.0.0.1:45000' });
   assert.is(client.floodSleepThreshold, 0);
   assert.is(session.serverAddress, '127.0.0.1');
-  assert.is(session.port, 443);
+  assert.is(session.dcId, 1);
+  assert.is(session.port, 45_000);
   assert.is(client.session, session);
+});
+
+test('saveSession keeps a port above 32767 (GramJS writes int16) and reloads to the same DC and port', async () => {
+  const session = new StringSession('');
+  session.setDC(3, '127.0.0.1', 45_001);
+  session.setAuthKey(new AuthKey(Buffer.alloc(256, 7), Buffer.alloc(20)));
+  const saved = saveSession(session);
+  const again = new StringSession(saved);
+  await again.load();
+  createTelegramClient(again, { apiId: 1, apiHash: 'h', dc: '127.0.0.1:45000' });
+  assert.equal([again.dcId, again.serverAddress, again.port], [3, '127.0.0.1', 45_001]);
+  assert.is(again.save(), saved, 'the client saves the same string');
+});
+
+test('a session saved with port 443 (before DCs had ports) still connects to TELEGRAM_DC', () => {
+  const session = new StringSession('');
+  session.setDC(2, '127.0.0.1', 443);
+  const client = createTelegramClient(session, { apiId: 1, apiHash: 'h', dc: '127.0.0.1:45000' });
+  const Conn = (client as unknown as { _connection: typeof ConnectionTCPFull })._connection;
+  const c = new Conn({ ip: '127.0.0.1', port: 80, dcId: 2, loggers: console as never, socket: class { constructor() {} } as never, proxy: undefined, testServers: false });
+  assert.is((c as unknown as { _port: number })._port, 45_000);
 });
 
 test.run();

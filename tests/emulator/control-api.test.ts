@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Api } from 'telegram';
 import { startEmulator, type Emulator } from './index.ts';
-import { API, connected, destroyAll, withTimeout } from './support/gramjs.ts';
+import { API, connected, dcConnected, destroyAll, rpcErrorOf, withTimeout } from './support/gramjs.ts';
 
 // Every control API call over HTTP, and the standalone `npm run emulator` entry point.
 
@@ -65,6 +65,34 @@ test('GET /users/{phone}/code and POST /qr/accept with a real GramJS client', as
   assert.is((await ctl('POST', '/qr/accept', { token: 'AAAA', phone })).status, 404);
 });
 
+test('POST /users takes dc, codeTypes, loginEmail, recoveryEmail; GET /users/{phone}/code and /recovery-code', async () => {
+  const created = await ctl('POST', '/users', { phone: '+447700900701', dc: 2, codeTypes: ['sms', 'call'], recoveryEmail: 'gil@example.com', password: 'pw' });
+  assert.is(created.status, 200);
+  assert.is(emu.world.userByPhone('+447700900701')!.dc, 2);
+  assert.is((await ctl('POST', '/users', { phone: '+447700900702', dc: 9 })).status, 400);
+  assert.is((await ctl('POST', '/users', { phone: '+447700900703', codeTypes: 'sms' })).status, 400);
+  assert.is((await ctl('POST', '/users', { phone: '+1' })).status, 400);
+  const { client } = await dcConnected(emu, { dc: 2, requestRetries: 1 });
+  await withTimeout(client.sendCode(API, '+447700900701'));
+  const code = await ctl('GET', `/users/${encodeURIComponent('+447700900701')}/code`);
+  assert.equal([code.status, code.json.type, code.json.code.length], [200, 'sms', 5]);
+  assert.is((await ctl('GET', `/users/${encodeURIComponent('+447700900701')}/recovery-code`)).status, 404);
+  assert.is((await ctl('GET', '/users/%2B449999999999/recovery-code')).status, 404);
+});
+
+test('POST /faults migrate: dc is required and must be served; method names one MTProto method', async () => {
+  assert.is((await ctl('POST', '/faults', { type: 'migrate' })).status, 400);
+  assert.is((await ctl('POST', '/faults', { type: 'migrate', dc: 4 })).status, 400);
+  assert.is((await ctl('POST', '/faults', { type: 'migrate', dc: 2, method: 7 })).status, 400);
+  assert.is((await ctl('POST', '/faults', { type: 'migrate', dc: 2, target: '+449999999999' })).status, 404);
+  assert.is((await ctl('POST', '/faults', { type: 'migrate', dc: 2, method: 'help.getNearestDc', count: 1 })).status, 200);
+  await ctl('POST', '/users', { phone: '+447700900704' });
+  // Logged in, GramJS hands NETWORK_MIGRATE to the caller instead of moving.
+  const { client } = await dcConnected(emu, { session: (await ctl('POST', '/sessions', { phone: '+447700900704' })).json.session, requestRetries: 1 });
+  assert.is(await rpcErrorOf(client.invoke(new Api.help.GetNearestDc())), 'NETWORK_MIGRATE_2');
+  assert.instance(await withTimeout(client.invoke(new Api.help.GetNearestDc())), Api.NearestDc);
+});
+
 test('POST /faults validates type and target; GET /stats; POST /sessions; POST /reset', async () => {
   assert.is((await ctl('POST', '/faults', { type: 'meteor-strike' })).status, 400);
   assert.is((await ctl('POST', '/faults', { type: 'flood-wait', target: '+449999999999', seconds: 3 })).status, 404);
@@ -78,7 +106,12 @@ test('POST /faults validates type and target; GET /stats; POST /sessions; POST /
   const { client } = await connected(emu, session.json.session);
   assert.is((await withTimeout(client.getMe())).username, 'alice_ctl');
   const stats = (await ctl('GET', '/stats')).json;
-  assert.equal(Object.keys(stats).sort(), ['activeAuthKeys', 'connections', 'connectionsAccepted', 'delivered', 'duplicateAuthKeyUse', 'floodWaitsServed', 'handshakes']);
+  assert.equal(Object.keys(stats).sort(), [
+    'activeAuthKeys', 'byDc', 'connections', 'connectionsAccepted', 'delivered', 'duplicateAuthKeyUse', 'floodWaitsServed', 'getUpdatesCalls',
+    'handshakes', 'migrationsServed',
+  ]);
+  assert.equal(Object.keys(stats.byDc), ['1', '2', '3']);
+  assert.equal(Object.keys(stats.byDc['1']).sort(), ['activeAuthKeys', 'connections', 'connectionsAccepted', 'handshakes']);
   assert.ok(stats.connections >= 1);
   assert.ok(stats.connectionsAccepted >= stats.connections);
   assert.ok(stats.activeAuthKeys >= 1);
@@ -91,17 +124,25 @@ test('POST /faults validates type and target; GET /stats; POST /sessions; POST /
   assert.is((await ctl('GET', '/nope')).status, 404);
 });
 
-test('npm run emulator: prints one JSON line with the addresses, serves, exits on SIGTERM', async () => {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'tests/emulator/main.ts', '--control-port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const [line] = (await withTimeout(once(createInterface({ input: child.stdout! }), 'line'), 15_000, 'ready line')) as [string];
-  const ready = JSON.parse(line) as Record<string, string>;
-  assert.equal(Object.keys(ready).sort(), ['botApi', 'control', 'mtproto', 'serverKeys']);
-  assert.match(ready.mtproto!, /^127\.0\.0\.1:\d+$/);
-  assert.match(ready.serverKeys!, /\.pem$/);
-  const stats = await (await fetch(`${ready.control}/stats`)).json();
-  assert.is((stats as { connections: number }).connections, 0);
-  child.kill('SIGTERM');
-  const [code] = (await withTimeout(once(child, 'exit'), 10_000, 'exit')) as [number];
+test('npm run emulator -- --dcs 2: prints one JSON line with the addresses of every DC, serves, exits on SIGTERM', async () => {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'tests/emulator/main.ts', '--control-port', '0', '--dcs', '2'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = once(child, 'exit');
+  try {
+    const [line] = (await withTimeout(once(createInterface({ input: child.stdout! }), 'line'), 15_000, 'ready line')) as [string];
+    const ready = JSON.parse(line) as Record<string, string> & { dcs: Record<string, string> };
+    assert.equal(Object.keys(ready).sort(), ['botApi', 'control', 'dcs', 'mtproto', 'serverKeys']);
+    assert.match(ready.mtproto, /^127\.0\.0\.1:\d+$/);
+    assert.equal(Object.keys(ready.dcs), ['1', '2']);
+    assert.is(ready.dcs['1'], ready.mtproto, 'mtproto is DC 1');
+    assert.is.not(ready.dcs['2'], ready.mtproto);
+    assert.match(ready.serverKeys, /\.pem$/);
+    const stats = await (await fetch(`${ready.control}/stats`)).json() as { connections: number; byDc: Record<string, unknown> };
+    assert.is(stats.connections, 0);
+    assert.equal(Object.keys(stats.byDc), ['1', '2']);
+  } finally {
+    child.kill('SIGTERM'); // also when an assertion failed: a live child would hold the test runner's pipe open
+  }
+  const [code] = (await withTimeout(exited, 10_000, 'exit')) as [number];
   assert.is(code, 0);
 });
 

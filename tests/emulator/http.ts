@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import type { Server as NetServer } from 'node:net';
+import busboy from 'busboy';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -54,4 +56,48 @@ export async function listenOn(server: NetServer, host: string, port: number, ba
   });
   const addr = server.address();
   return typeof addr === 'object' && addr ? addr.port : port;
+}
+
+/** A file part of a multipart request, as the emulator keeps it: its facts, never its bytes. */
+export interface UploadedPart { upload: { size: number; sha256: string; filename?: string; mimeType?: string } }
+
+export const isUploadedPart = (v: unknown): v is UploadedPart => typeof v === 'object' && v !== null && 'upload' in v;
+
+/**
+ * multipart/form-data: text fields as params, each file streamed through SHA-256 (nothing of it kept).
+ * Over `maxBytes` in all (declared or counted): BodyError 413, as the Bot API answers uploads over 50 MB.
+ */
+export async function readMultipart(req: IncomingMessage, url: URL, maxBytes: number): Promise<Record<string, unknown>> {
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (declared > maxBytes) throw new BodyError(413, 'Request Entity Too Large');
+  const params: Record<string, unknown> = Object.fromEntries(url.searchParams);
+  const bb = busboy({ headers: req.headers, limits: { fileSize: maxBytes + 1, fieldSize: MAX_BODY } });
+  const files: Promise<void>[] = [];
+  let total = 0;
+  let tooLarge = false;
+  await new Promise<void>((resolve, reject) => {
+    bb.on('field', (name, value) => { params[name] = value; });
+    bb.on('file', (name, stream, info) => {
+      const hash = createHash('sha256');
+      let size = 0;
+      files.push(new Promise<void>((done) => {
+        stream.on('data', (d: Buffer) => {
+          size += d.length;
+          total += d.length;
+          if (total > maxBytes) tooLarge = true;
+          else hash.update(d);
+        });
+        stream.on('end', () => {
+          params[name] = { upload: { size, sha256: hash.digest('hex'), ...(info.filename ? { filename: info.filename } : {}), ...(info.mimeType ? { mimeType: info.mimeType } : {}) } } satisfies UploadedPart;
+          done();
+        });
+      }));
+    });
+    bb.on('close', resolve);
+    bb.on('error', (err: Error) => reject(new BodyError(400, `Bad Request: ${err.message}`)));
+    req.pipe(bb);
+  });
+  await Promise.all(files);
+  if (tooLarge) throw new BodyError(413, 'Request Entity Too Large');
+  return params;
 }

@@ -1,6 +1,7 @@
 // FAKE Vault for tests — not Vault, not a mock of our code. A loopback HTTP server that follows the documented
 // HTTP API of the parts we use (https://developer.hashicorp.com/vault/api-docs): sys/health, auth/approle/login,
-// transit keys (create / read / rotate / config / delete), transit encrypt / decrypt / rewrap. Tokens are
+// transit keys (create / read / rotate / config / delete), transit encrypt / decrypt / rewrap, KV v2 reads
+// (GET secret/data/<path>, secrets put with putSecret). Tokens are
 // checked (X-Vault-Token; unknown, revoked or expired → 403 "permission denied"), ciphertexts are Vault's
 // `vault:vN:base64(nonce‖ciphertext‖tag)` with real AES-256-GCM underneath, and derived keys use a per-context
 // key (HKDF here; Vault's own derivation differs, which no client can observe). Policies are reduced to one
@@ -35,6 +36,8 @@ export interface FakeVault {
   addToken(token: string, opts?: { canCreateKeys?: boolean; ttlSeconds?: number }): void;
   addAppRole(roleId: string, secretId: string, opts?: { ttlSeconds?: number; canCreateKeys?: boolean }): void;
   revokeToken(token: string): void;
+  /** A KV v2 secret at `secret/data/<path>` (the version counts up per put). */
+  putSecret(path: string, data: Record<string, string>): void;
   createKey(name: string, opts?: { type?: string; derived?: boolean; autoRotateSeconds?: number }): void;
   close(): Promise<void>;
 }
@@ -59,6 +62,7 @@ export async function startFakeVault(opts: FakeVaultOptions = {}): Promise<FakeV
   const tokens = new Map<string, TokenEntry>([[rootToken, { canCreateKeys: true, expiresAt: Infinity }]]);
   const roles = new Map<string, { secretId: string; ttlSeconds: number; canCreateKeys: boolean }>();
   const keys = new Map<string, TransitKey>();
+  const kv = new Map<string, { data: Record<string, string>; version: number }>();
   const requests: { method: string; path: string }[] = [];
   let logins = 0;
 
@@ -118,6 +122,11 @@ export async function startFakeVault(opts: FakeVaultOptions = {}): Promise<FakeV
       return { auth: { client_token: clientToken, accessor: randomUUID(), policies: ['default'], lease_duration: role.ttlSeconds, renewable: true } };
     }
     if (!token) throw new VaultHttpError(403, 'permission denied');
+    if (path.startsWith('secret/data/') && method === 'GET') {
+      const entry = kv.get(path.slice('secret/data/'.length));
+      if (!entry) throw new VaultHttpError(404, '');
+      return { data: { data: entry.data, metadata: { version: entry.version, created_time: new Date(now()).toISOString(), deletion_time: '', destroyed: false } } };
+    }
     const parts = path.split('/');
     if (parts[0] !== mount) throw new VaultHttpError(404, `no handler for route "${path}". route entry not found.`);
     const [, section, name, action] = parts;
@@ -204,6 +213,9 @@ export async function startFakeVault(opts: FakeVaultOptions = {}): Promise<FakeV
     },
     revokeToken(token) {
       tokens.delete(token);
+    },
+    putSecret(path, data) {
+      kv.set(path, { data, version: (kv.get(path)?.version ?? 0) + 1 });
     },
     createKey(name, o = {}) {
       keys.set(name, newKey(o.type, o.derived ?? false, o.autoRotateSeconds ?? 0));

@@ -2,9 +2,11 @@
 import { createActor, fromPromise, type InspectionEvent, type Snapshot } from 'xstate';
 import {
   accountMachine, statusOf,
-  type AccountEvent, type AccountInput, type CheckPasswordOutput, type ConnectOutput, type ExportQrOutput,
+  type AccountInput, type CheckPasswordOutput, type ExportQrOutput,
   type Profile, type SendCodeOutput, type SignInInput, type SignInOutput, type StepInput,
 } from '../../machines/account.machine.ts';
+import type { ConnectOutput, LifecycleEvent } from '../../machines/connection.ts';
+import { accountErrors } from '../../src/platforms/telegram/account-driver.ts';
 import { Fakes, flush, testClock, type TestClock } from './harness.ts';
 
 export const PROFILE: Profile = { platformUserId: '777000', displayName: 'Ada Lovelace', username: 'ada' };
@@ -14,18 +16,25 @@ export const PASSWORD = 'correct horse battery staple';
 // (A scripted HANG for 'checkPassword' keeps the check in flight.)
 export const makeVault = () => new Map<string, string>();
 
+/** The account machine in Telegram's words (as the Telegram adapter builds it). */
+export const machine = accountMachine(accountErrors);
+
+export type AccountEvent = LifecycleEvent | { type: 'CODE'; code: string } | { type: 'RESEND' } | { type: 'RECOVER' } | { type: 'PASSWORD' } | { type: 'QR_SCANNED' };
+
 export const accountImpl = (fakes: Fakes, vault = makeVault()) =>
-  accountMachine.provide({
+  machine.provide({
     actors: {
       connect: fakes.promise<ConnectOutput, StepInput>('connect'),
       sendCode: fakes.promise<SendCodeOutput, StepInput>('sendCode'),
+      resendCode: fakes.promise<SendCodeOutput, StepInput>('resendCode'),
+      recoverPassword: fakes.promise<CheckPasswordOutput, StepInput>('recoverPassword'),
       signIn: fakes.promise<SignInOutput, SignInInput>('signIn'),
       checkPassword: fromPromise<CheckPasswordOutput, StepInput>(async ({ input }) => {
         (fakes.calls.checkPassword ??= []).push(input);
         const scripted = fakes.take('checkPassword');
         if (scripted !== undefined && 'hang' in scripted) return new Promise<CheckPasswordOutput>(() => {});
         if (vault.get(input.connectionId) !== PASSWORD) {
-          throw { code: 'TG_PASSWORD_INVALID', message: 'the 2FA password is wrong', retryable: false };
+          throw { code: 'TG_PASSWORD_INVALID', message: 'the 2FA password is wrong', category: 'rejected' };
         }
         return { profile: PROFILE };
       }),
@@ -44,7 +53,7 @@ export interface Run {
   jsons: string[];
   status(): string;
   value(): unknown;
-  ctx(): ReturnType<Run['actor']['getSnapshot']>['context'];
+  ctx(): any;
 }
 
 export const startAccount = async (

@@ -4,28 +4,31 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { EventObject } from 'xstate';
 import { getShortestPaths } from 'xstate/graph';
-import { accountMachine, statusOf, type AccountContext } from '../../machines/account.machine.ts';
+import { statusOf } from '../../machines/account.machine.ts';
+import { machine as accountMachine } from './account-fixture.ts';
 import { afterEvents, declaredTransitions, explore } from './graph-coverage.ts';
 
 const PROFILE = { platformUserId: '1', displayName: 'A' };
 const done = (id: string, output: unknown) => ({ type: `xstate.done.actor.${id}`, output });
 const failed = (id: string, error: unknown) => ({ type: `xstate.error.actor.${id}`, error });
 const ERRORS = [
-  { code: 'TG_API_429', retryAfter: 5, message: 'flood' },
-  { code: 'TG_UNAVAILABLE', retryable: true, message: 'down' },
-  { code: 'TG_SESSION_EXPIRED', retryable: false, message: 'revoked' },
-  { code: 'TG_CODE_INVALID', retryable: false, message: 'wrong code' },
-  { code: 'TG_PASSWORD_INVALID', retryable: false, message: 'wrong password' },
+  { code: 'TG_API_429', category: 'rate-limited-until', retryAfter: 5, message: 'flood' },
+  { code: 'TG_UNAVAILABLE', category: 'retry', message: 'down' },
+  { code: 'TG_SESSION_EXPIRED', category: 'reauthorize', message: 'revoked' },
+  { code: 'TG_CODE_INVALID', category: 'rejected', message: 'wrong code' },
+  { code: 'TG_PASSWORD_INVALID', category: 'rejected', message: 'wrong password' },
   new Error('unknown'),
 ];
-const SLOTS = ['connect', 'sendCode', 'signIn', 'checkPassword', 'exportQr', 'logOut', 'watch'];
+const SLOTS = ['connect', 'sendCode', 'resendCode', 'signIn', 'checkPassword', 'recoverPassword', 'exportQr', 'logOut', 'watch'];
 
 const EVENTS: Array<EventObject & Record<string, unknown>> = [
   { type: 'CODE', code: '12345' },
+  { type: 'RESEND' },
+  { type: 'RECOVER' },
   { type: 'PASSWORD' },
   { type: 'QR_SCANNED' },
   { type: 'CONNECTION_DROPPED' },
-  { type: 'SESSION_REVOKED' },
+  { type: 'REVOKED' },
   { type: 'UPDATE', update: { text: 'hi' } },
   { type: 'LOGOUT' },
   { type: 'STOP' },
@@ -37,9 +40,11 @@ const EVENTS: Array<EventObject & Record<string, unknown>> = [
   done('connect', { authorized: true, profile: PROFILE }),
   done('connect', { authorized: false }),
   done('sendCode', { codeType: 'app' }),
+  done('resendCode', { codeType: 'sms', nextType: 'call', length: 5, resendAfter: 1 }),
   done('signIn', { result: 'ok', profile: PROFILE }),
   done('signIn', { result: 'password', hint: 'h' }),
   done('checkPassword', { profile: PROFILE }),
+  done('recoverPassword', { profile: PROFILE }),
   done('exportQr', { result: 'token', url: 'tg://login?token=A', expiresAt: 1 }),
   done('exportQr', { result: 'ok', profile: PROFILE }),
   done('exportQr', { result: 'password' }),
@@ -50,7 +55,7 @@ const EVENTS: Array<EventObject & Record<string, unknown>> = [
 
 // Context that changes which branch a guard takes is part of the state's identity; the rest
 // (timestamps, error texts) is not, or the exploration would never end.
-const serialize = ({ value, context }: { value: unknown; context: AccountContext }) =>
+const serialize = ({ value, context }: { value: unknown; context: { login: string; attempt: number } }) =>
   JSON.stringify([value, context.login, Math.min(context.attempt, 3)]);
 
 const INPUTS = (['phone', 'qr', 'session'] as const).map((login) => ({ connectionId: 'c', login }));

@@ -47,7 +47,7 @@ login('2FA: signIn asks for the password, PASSWORD → checkPassword → active'
 });
 
 login('wrong code keeps awaiting-code with TG_CODE_INVALID, a right one then logs in', async () => {
-  const fakes = phoneFakes().script('signIn', err('TG_CODE_INVALID', { retryable: false }), ok({ result: 'ok', profile: PROFILE }));
+  const fakes = phoneFakes().script('signIn', err('TG_CODE_INVALID'), ok({ result: 'ok', profile: PROFILE }));
   const run = await startAccount({}, { fakes });
   await send(run, { type: 'CODE', code: '00000' });
   assert.equal(run.value(), { 'awaiting-code': 'idle' });
@@ -62,7 +62,7 @@ login('wrong code keeps awaiting-code with TG_CODE_INVALID, a right one then log
 
 login('expired code keeps awaiting-code with TG_CODE_EXPIRED; RECONNECT sends a new code', async () => {
   const fakes = phoneFakes()
-    .script('signIn', err('TG_CODE_EXPIRED', { retryable: false }))
+    .script('signIn', err('TG_CODE_EXPIRED'))
     .script('connect', ok({ authorized: false }))
     .script('sendCode', ok({ codeType: 'sms' }));
   const run = await startAccount({}, { fakes });
@@ -205,8 +205,8 @@ failures('flood wait on signIn retries the same code after retryAfter', async ()
 
 failures('a flood wait reported by a send keeps the account active', async () => {
   const run = await startAccount({ login: 'session' }, { fakes: new Fakes().script('connect', ok({ authorized: true })) });
-  await send(run, { type: 'PLATFORM_ERROR', error: { code: 'TG_API_429', retryAfter: 30, message: 'wait' } });
-  await send(run, { type: 'PLATFORM_ERROR', error: { code: 'TG_CHAT_WRITE_FORBIDDEN', retryable: false, message: 'no rights' } });
+  await send(run, { type: 'PLATFORM_ERROR', error: { code: 'TG_API_429', category: 'rate-limited-until', retryAfter: 30, message: 'wait' } });
+  await send(run, { type: 'PLATFORM_ERROR', error: { code: 'TG_CHAT_WRITE_FORBIDDEN', category: 'rejected', message: 'no rights' } });
   assert.is(run.status(), 'active');
   assert.is(run.ctx().error, null);
   assert.is(run.fakes.watchStarts, 1, 'not even re-entered');
@@ -216,7 +216,7 @@ failures('a flood wait reported by a send keeps the account active', async () =>
 failures('a retryable send failure reconnects with backoff', async () => {
   const fakes = new Fakes().byDefault('connect', ok({ authorized: true }));
   const run = await startAccount({ login: 'session' }, { fakes });
-  await send(run, { type: 'PLATFORM_ERROR', error: { code: 'TG_UNAVAILABLE', retryable: true, message: 'socket closed' } });
+  await send(run, { type: 'PLATFORM_ERROR', error: { code: 'TG_UNAVAILABLE', category: 'retry', message: 'socket closed' } });
   assert.equal(run.value(), { connecting: 'wait' });
   await advance(run.clock, 1000);
   assert.is(run.status(), 'active');
@@ -226,7 +226,7 @@ failures('a retryable send failure reconnects with backoff', async () => {
 failures('revoked session → error and no further connect attempts', async () => {
   const fakes = new Fakes().byDefault('connect', ok({ authorized: true }));
   const run = await startAccount({ login: 'session' }, { fakes });
-  fakes.push({ type: 'SESSION_REVOKED' });
+  fakes.push({ type: 'REVOKED' });
   await advance(run.clock, 0);
   assert.is(run.status(), 'error');
   assert.is(run.ctx().error?.code, 'TG_SESSION_EXPIRED');
@@ -241,11 +241,11 @@ failures('TG_SESSION_EXPIRED from connect or from a send is terminal', async () 
   const run = await startAccount({ login: 'session' }, { fakes });
   assert.is(run.status(), 'error');
   await advance(run.clock, 3_600_000);
-  assert.is(fakes.count('connect'), 1, 'terminal even without retryable:false');
+  assert.is(fakes.count('connect'), 1, 'terminal: category reauthorize');
 
   const f2 = new Fakes().script('connect', ok({ authorized: true }));
   const run2 = await startAccount({ login: 'session' }, { fakes: f2 });
-  await send(run2, { type: 'PLATFORM_ERROR', error: { code: 'TG_SESSION_EXPIRED', retryable: false, message: 'AUTH_KEY_UNREGISTERED' } });
+  await send(run2, { type: 'PLATFORM_ERROR', error: { code: 'TG_SESSION_EXPIRED', category: 'reauthorize', message: 'AUTH_KEY_UNREGISTERED' } });
   assert.is(run2.status(), 'error');
   run.actor.stop();
   run2.actor.stop();
@@ -256,7 +256,7 @@ failures('unknown errors are retried and their text never reaches context', asyn
     .script('connect', { err: new Error('dial failed, session=1BQANOTASECRET') }, ok({ authorized: true }));
   const run = await startAccount({ login: 'session' }, { fakes });
   assert.equal(run.value(), { connecting: 'wait' });
-  assert.is(run.ctx().error?.code, 'TG_UNAVAILABLE');
+  assert.is(run.ctx().error?.code, 'PLATFORM_UNAVAILABLE', 'the machine names no platform: a core code');
   assert.not.match(JSON.stringify(run.actor.getPersistedSnapshot()), 'NOTASECRET');
   await advance(run.clock, 1000);
   assert.is(run.status(), 'active');
@@ -290,7 +290,7 @@ control('LOGOUT → logOut slot → stopped, and nothing restarts it', async () 
 });
 
 control('LOGOUT on a flaky network tries 3 times, then stops with the error kept', async () => {
-  const fakes = new Fakes().script('connect', ok({ authorized: true })).byDefault('logOut', err('TG_UNAVAILABLE', { retryable: true }));
+  const fakes = new Fakes().script('connect', ok({ authorized: true })).byDefault('logOut', err('TG_UNAVAILABLE'));
   const run = await startAccount({ login: 'session' }, { fakes });
   await send(run, { type: 'LOGOUT' });
   assert.equal(run.value(), { stopped: { loggingOut: 'wait' } });
@@ -317,7 +317,7 @@ control('STOP → stopped without logging out; RECONNECT starts it again', async
   run.actor.stop();
 });
 
-control('BREAKER_OPEN while backing off → error CIRCUIT_OPEN; RECONNECT → connecting → active', async () => {
+control('BREAKER_OPEN while backing off → error CIRCUIT_OPEN naming the last failure; RECONNECT → connecting → active', async () => {
   const fakes = new Fakes().script('connect', err('TG_UNAVAILABLE'), err('TG_UNAVAILABLE')).byDefault('connect', ok({ authorized: true }));
   const run = await startAccount({ login: 'session' }, { fakes });
   await advance(run.clock, 1000);
@@ -325,7 +325,7 @@ control('BREAKER_OPEN while backing off → error CIRCUIT_OPEN; RECONNECT → co
   assert.is(run.ctx().attempt, 2);
   await send(run, { type: 'BREAKER_OPEN', retryAt: T0 + 60_000 });
   assert.is(run.status(), 'error');
-  assert.equal(run.ctx().error, { code: 'CIRCUIT_OPEN', message: 'too many failures; retrying later', retryAt: T0 + 60_000 });
+  assert.equal(run.ctx().error, { code: 'CIRCUIT_OPEN', message: 'too many failures (last: TG_UNAVAILABLE: TG_UNAVAILABLE from the fake); retrying later', retryAt: T0 + 60_000 });
   await advance(run.clock, 120_000);
   assert.is(fakes.count('connect'), 2, 'the pending retry was cancelled');
   await send(run, { type: 'RECONNECT' });
@@ -370,8 +370,8 @@ control('statusOf reads live and stored snapshots alike', async () => {
 
 control('unprovided slots fail loudly (into backoff), they never pretend to work', async () => {
   const { createActor } = await import('xstate');
-  const { accountMachine } = await import('../../machines/account.machine.ts');
-  const actor = createActor(accountMachine, { input: { connectionId: 'x', login: 'phone' }, clock: testClock() }).start();
+  const { machine } = await import('./account-fixture.ts');
+  const actor = createActor(machine, { input: { connectionId: 'x', login: 'phone' }, clock: testClock() }).start();
   await advance(testClock(), 0);
   assert.equal(actor.getSnapshot().value, { connecting: 'wait' });
   actor.stop();

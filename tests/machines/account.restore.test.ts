@@ -3,6 +3,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type InspectionEvent } from 'xstate';
+import { migrateAccountSnapshot } from '../../machines/account.machine.ts';
 import { toStoredSnapshot } from '../../machines/persistence.ts';
 import { PASSWORD, PROFILE, advance, send, startAccount, type Run } from './account-fixture.ts';
 import { Fakes, HANG, T0, err, flush, testClock } from './harness.ts';
@@ -106,6 +107,39 @@ awaiting('awaiting-code survives a restart and still accepts CODE (API.md)', asy
   await send(run, { type: 'CODE', code: '12345' });
   assert.is(run.status(), 'active');
   assert.is(fakes.count('connect') + fakes.count('sendCode'), 0, 'no new code was requested');
+  run.actor.stop();
+});
+
+awaiting('RESEND: the next code type and its facts in context; a refusal leaves idle with the error; RESEND in flight → RESUME → idle', async () => {
+  const fakes = atCode()
+    .script('resendCode', ok({ codeType: 'sms', nextType: 'call', length: 5, resendAfter: T0 + 60_000 }))
+    .script('resendCode', err('TG_CODE_RESEND_UNAVAILABLE', { category: 'rejected' }))
+    .script('resendCode', HANG);
+  const run = await startAccount({}, { fakes });
+  await send(run, { type: 'RESEND' });
+  assert.equal(run.value(), { 'awaiting-code': 'idle' });
+  assert.equal([run.ctx().codeType, run.ctx().codeInfo], ['sms', { nextType: 'call', length: 5, resendAfter: T0 + 60_000 }]);
+  await send(run, { type: 'RESEND' });
+  assert.equal(run.value(), { 'awaiting-code': 'idle' });
+  assert.is(run.ctx().error?.code, 'TG_CODE_RESEND_UNAVAILABLE');
+  assert.is(run.ctx().codeType, 'sms', 'the code sent before is still the one in force');
+  await send(run, { type: 'RESEND' });
+  assert.equal(run.value(), { 'awaiting-code': 'resend' });
+  const again = await restore(store(run), new Fakes());
+  assert.equal(again.value(), { 'awaiting-code': 'idle' });
+  again.actor.stop();
+});
+
+awaiting('a version-1 snapshot (no codeInfo) migrates to version 2 and still accepts CODE', async () => {
+  const before = await startAccount({}, { fakes: atCode() });
+  const stored = store(before) as { context: Record<string, unknown> };
+  delete stored.context.codeInfo;
+  const fakes = new Fakes().script('signIn', ok({ result: 'ok', profile: PROFILE }));
+  const run = await restore(migrateAccountSnapshot(stored), fakes);
+  assert.equal(run.value(), { 'awaiting-code': 'idle' });
+  assert.is(run.ctx().codeInfo, null);
+  await send(run, { type: 'CODE', code: '12345' });
+  assert.is(run.status(), 'active');
   run.actor.stop();
 });
 

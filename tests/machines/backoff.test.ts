@@ -42,34 +42,36 @@ unit('remainingMs never goes negative; clockOf falls back to Date.now and Math.r
 
 const classify = suite('backoff: failure classification');
 
-classify('flood, user, fatal, retry', () => {
-  assert.is(failureKind({ code: 'TG_API_429', retryAfter: 3 }), 'flood');
-  assert.is(failureKind({ code: 'TG_API_429', retryAfter: 3, retryable: false }), 'flood', 'a flood wait is never fatal');
-  assert.is(failureKind({ code: 'TG_CODE_INVALID', retryable: false }), 'user');
-  assert.is(failureKind({ code: 'TG_PASSWORD_INVALID' }), 'user');
-  assert.is(failureKind({ code: 'TG_SESSION_EXPIRED' }), 'fatal', 'terminal without retryable:false');
-  assert.is(failureKind({ code: 'TG_CHAT_NOT_FOUND', retryable: false }), 'fatal');
-  assert.is(failureKind({ code: 'TG_UNAVAILABLE', retryable: true }), 'retry');
-  assert.is(failureKind({ code: 'SOMETHING_NEW' }), 'retry');
+classify('flood, user, fatal, retry: the category decides, never the code', () => {
+  assert.is(failureKind({ code: 'TG_API_429', category: 'rate-limited-until', retryAfter: 3 }), 'flood');
+  assert.is(failureKind({ code: 'ANY_QUOTA', category: 'quota-until', retryAfter: 3600 }), 'flood', 'a spent quota is waited out too');
+  assert.is(failureKind({ code: 'TG_CODE_INVALID', category: 'rejected' }), 'user');
+  assert.is(failureKind({ code: 'TG_SESSION_EXPIRED', category: 'reauthorize' }), 'fatal');
+  assert.is(failureKind({ code: 'TG_PHONE_BANNED', category: 'fatal' }), 'fatal');
+  assert.is(failureKind({ code: 'TG_UNAVAILABLE', category: 'retry' }), 'retry');
+  assert.is(failureKind({ code: 'TG_UNAVAILABLE', category: 'outcome-unknown' }), 'retry');
+  assert.is(failureKind({ code: 'TG_SESSION_EXPIRED' }), 'retry', 'a code alone means nothing to a machine');
+  assert.is(failureKind({ code: 'SOMETHING_NEW', category: 'something-new' }), 'retry');
   assert.is(failureKind(new Error('boom')), 'retry');
   assert.is(failureKind(undefined), 'retry');
-  assert.ok(isConnectionFatal({ code: 'TG_SESSION_EXPIRED' }));
-  assert.not.ok(isConnectionFatal({ code: 'TG_CHAT_WRITE_FORBIDDEN', retryable: false }));
+  assert.ok(isConnectionFatal({ code: 'TG_SESSION_EXPIRED', category: 'reauthorize' }));
+  assert.ok(isConnectionFatal({ code: 'TG_BOT_TOKEN_INVALID', category: 'fatal' }));
+  assert.not.ok(isConnectionFatal({ code: 'TG_CHAT_WRITE_FORBIDDEN', category: 'rejected' }));
 });
 
 classify('applyFailure: attempts count retries, not flood waits; unknown text is replaced', () => {
   const clock = clockOf({ _clock: testClock(1) });
   const cfg = { baseMs: 1000, capMs: 60_000 };
   const s0 = { attempt: 0, retryAt: null, error: null };
-  const s1 = applyFailure(s0, { code: 'TG_UNAVAILABLE', message: 'down' }, cfg, clock);
+  const s1 = applyFailure(s0, { code: 'TG_UNAVAILABLE', category: 'retry', message: 'down' }, cfg, clock);
   assert.equal(s1, { attempt: 1, retryAt: T0 + 1000, error: { code: 'TG_UNAVAILABLE', message: 'down', retryAt: T0 + 1000 } });
-  const s2 = applyFailure(s1, { code: 'TG_API_429', retryAfter: 42, message: 'wait' }, cfg, clock);
+  const s2 = applyFailure(s1, { code: 'TG_API_429', category: 'rate-limited-until', retryAfter: 42, message: 'wait' }, cfg, clock);
   assert.equal(s2, { attempt: 1, retryAt: T0 + 42_000, error: { code: 'TG_API_429', message: 'wait', retryAt: T0 + 42_000 } });
   const s3 = applyFailure(s2, new Error('token 123:ABC leaked'), cfg, clock);
-  assert.is(s3.error?.code, 'TG_UNAVAILABLE');
+  assert.is(s3.error?.code, 'PLATFORM_UNAVAILABLE');
   assert.not.match(JSON.stringify(s3), '123:ABC');
   assert.is(s3.retryAt, T0 + 2000);
-  const s4 = applyFailure(s3, { code: 'TG_PHONE_BANNED', message: 'banned', retryable: false }, cfg, clock);
+  const s4 = applyFailure(s3, { code: 'TG_PHONE_BANNED', category: 'fatal', message: 'banned' }, cfg, clock);
   assert.equal(s4, { attempt: 2, retryAt: null, error: { code: 'TG_PHONE_BANNED', message: 'banned' } });
   const long = applyFailure(s0, { code: 'X', message: 'y'.repeat(1000) }, cfg, clock);
   assert.is(long.error?.message.length, 200);
@@ -80,7 +82,7 @@ const schedule = suite('backoff: schedule in the machine (SimulatedClock)');
 // Connect keeps failing; returns the times (ms after T0) at which connect was called.
 const callTimes = async (random: number, steps: number, backoff?: { baseMs?: number; capMs?: number }) => {
   const clock = testClock(random);
-  const fakes = new Fakes().byDefault('connect', err('TG_UNAVAILABLE', { retryable: true }));
+  const fakes = new Fakes().byDefault('connect', err('TG_UNAVAILABLE'));
   const run = await startAccount({ login: 'session', ...(backoff ? { backoff } : {}) }, { fakes, clock });
   const times: number[] = [0];
   const delays: number[] = [];

@@ -1,6 +1,8 @@
 // Scripted fakes for the machines' I/O slots, and a simulated clock. No I/O: each fake records
 // its inputs and answers from a per-slot script, so a test says exactly what "Telegram" does.
 import { fromCallback, fromPromise, SimulatedClock, type EventObject } from 'xstate';
+import { errorSpec } from '../../src/errors.ts';
+import '../../src/platforms/telegram/codes.ts'; // the fakes speak Telegram's codes: their categories come from its table
 
 // `hang` never settles: the step is still in flight when a test persists the snapshot.
 export type Outcome = { ok: unknown } | { err: unknown } | { hang: true };
@@ -86,6 +88,8 @@ export class Fakes {
   }
 }
 
+// A failure as a driver throws it: the code, and the category the machines read (the code's own,
+// from the registry, unless `extra` says otherwise).
 export const err = (code: string, extra: Record<string, unknown> = {}): Outcome => ({
-  err: { code, message: `${code} from the fake`, ...extra },
+  err: { code, message: `${code} from the fake`, category: errorSpec(code)?.category, ...extra },
 });

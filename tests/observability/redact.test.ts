@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { maskPhone, redact, redactText } from '../../src/observability/redact.ts';
+import { maskPhone, redact, redactName, redactText } from '../../src/observability/redact.ts';
 
 const jwt = 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ';
 const botToken = '1234567890:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0';
@@ -90,6 +90,101 @@ test('property: a JWT or bot token embedded anywhere in text never survives', ()
     const out = redactText(`${pre}${token}${post} ${pre}${bot}${post}`);
     return !out.includes(token) && !out.includes(bot);
   }), { numRuns: 300 });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Hostile sizes and shapes (issue 12: 'a.a.a…' and 'eyJ-eyJ-…' of 80 KB held the loop 3.5 s).
+
+const cap = 16 * 1024;
+const hostile: Record<string, (n: number) => string> = {
+  'a.a.a…': (n) => 'a.'.repeat(n / 2),
+  'eyJ-eyJ-…': (n) => 'eyJ-'.repeat(n / 4),
+  'eyJ.eyJ.…': (n) => 'eyJ.'.repeat(n / 4),
+  'a://a://…': (n) => 'a://'.repeat(n / 4),
+  '1234567:…': (n) => '1234567:'.repeat(n / 8),
+  '_1_1_1…': (n) => '_1'.repeat(n / 2),
+  'password=password=…': (n) => 'password='.repeat(n / 9),
+  '////…x': (n) => `${'/'.repeat(n)}x`,
+};
+
+/**
+ * Characters handed to regexes while `fn` runs. A regex handed more than `limit` throws instead of
+ * running: a quadratic rule on 1 MiB would take minutes, so the old code fails here at once.
+ */
+function regexInput(fn: () => void, limit: number): number {
+  const original = RegExp.prototype[Symbol.replace];
+  let chars = 0;
+  RegExp.prototype[Symbol.replace] = function (this: RegExp, text: string, replacement: any) {
+    chars += text.length;
+    if (text.length > limit) throw new Error(`/${this.source}/ handed ${text.length} characters`);
+    return original.call(this, text, replacement);
+  };
+  try {
+    fn();
+  } finally {
+    RegExp.prototype[Symbol.replace] = original;
+  }
+  return chars;
+}
+
+test('hostile text of 1 MiB and of 2 MiB: the rules see at most 16 KiB of it, and the output is the same bounded size', () => {
+  for (const [name, make] of Object.entries(hostile)) {
+    const outs: string[] = [];
+    for (const n of [1 << 20, 2 << 20]) {
+      let out = '';
+      const chars = regexInput(() => { out = redactText(`"${make(n)}" is not allowed`); }, cap + 100);
+      // 7 rules, each over at most the capped text (rules see their predecessors' output, never longer).
+      assert.ok(chars <= 7 * (cap + 100), `${name} ${n}: ${chars} characters handed to the rules`);
+      assert.ok(out.length <= cap + 100, `${name} ${n}: ${out.length} characters out`);
+      outs.push(out.replace(/\d+ more characters/, ''));
+    }
+    assert.is(outs[0], outs[1], name);
+  }
+});
+
+test('past 16 KiB the text is cut at the last whitespace and the marker says how much was dropped', () => {
+  const text = `${'word '.repeat(4000)}${'x'.repeat(10_000)}`;
+  const out = redactText(text);
+  const kept = out.slice(0, out.indexOf(' …['));
+  assert.ok(kept.length <= cap && kept.length > cap - 512, String(kept.length));
+  assert.ok(out.endsWith(` …[${text.length - kept.length} more characters]`), out.slice(-60));
+  assert.is(redactText('short text'), 'short text');
+  assert.is(redactText('y'.repeat(cap)), 'y'.repeat(cap));
+});
+
+test('a secret cut by the cap leaves no head behind', () => {
+  // The bot token straddles the 16 KiB mark: cutting there would leave '123456789:AAHdq…' (too short
+  // for the rule) in the output. The cut falls on the space before it instead.
+  for (const secret of [botToken, jwt, 'password=hunter2hunter2', `amqp://guest:${'p'.repeat(40)}@rabbit`]) {
+    for (const shift of [12, 20, secret.length - 3]) {
+      const text = `${'filler '.repeat(Math.ceil(cap / 7)).slice(0, cap - shift)} ${secret} and more`;
+      const out = redactText(text);
+      // What a cut at exactly 16 KiB would keep of the secret.
+      const head = secret.slice(0, shift - 1);
+      assert.not.ok(out.includes(head), `${secret.slice(0, 10)} shift ${shift}: ${out.slice(-80)}`);
+    }
+  }
+  // No whitespace in the last 512 characters: a plain cut, never through a surrogate pair.
+  const emoji = redactText('😀'.repeat(cap));
+  assert.not.ok(/[\ud800-\udbff]$/.test(emoji.slice(0, emoji.indexOf(' …['))));
+});
+
+test('property: the JWT scan finds exactly what the old regex found, on text only that rule can match', () => {
+  // Letters e, y, J, dots, dashes and separators: no digit, '+', '=', ':' or '@' for the other rules.
+  const text = fc.string({ unit: fc.constantFrom('e', 'y', 'J', 'eyJ', '.', '-', '_', 'a', ' ', ',', 'é'), maxLength: 60 });
+  fc.assert(fc.property(text, (t) => redactText(t) === t.replace(/eyJ[\w-]*\.[\w-]*\.[\w-]*/g, '[REDACTED]')), { numRuns: 2000 });
+});
+
+test('URL credentials are redacted whatever the scheme looks like', () => {
+  assert.is(redactText('postgres://app:s3cr3t@db:5432/x'), 'postgres://app:[REDACTED]@db:5432/x');
+  assert.is(redactText('see a.b.c+d://u:p@h'), 'see a.b.c+d://u:[REDACTED]@h');
+  assert.is(redactText('http://host:8080/path'), 'http://host:8080/path');
+});
+
+test('redactName: redacted, then cut with an ellipsis', () => {
+  assert.is(redactName('a'.repeat(100), 64), `${'a'.repeat(64)}…`);
+  assert.is(redactName(`x${jwt}`, 64), 'x[REDACTED]');
+  assert.is(redactName('phone'), 'phone');
 });
 
 test.run();

@@ -140,7 +140,7 @@ async function fixture(sql: postgres.Sql, emuBotApi: string, emu: Awaited<Return
 async function withDelivery<T>(f: Fixture, broker: boolean, fn: () => Promise<T>): Promise<T> {
   const prefix = `test-${randomUUID().slice(0, 8)}`;
   const d = m.delivery.startDelivery({
-    sql: db.sql, shards: 2, sender: f.sender, pollMs: 50, requeueDelayMs: 20, sampleMs: 60_000, ...(broker ? { amqpUrl, prefix } : {}),
+    sql: db.sql, shards: 2, sender: f.sender, capabilities: m.fixtures.telegramCapabilities(), pollMs: 50, requeueDelayMs: 20, sampleMs: 60_000, ...(broker ? { amqpUrl, prefix } : {}),
   });
   try {
     await d.ready;
@@ -235,20 +235,20 @@ test('real supervisor: supervisor.send → bot.sendMessage / messages.sendMessag
   const bot = emu.createBot({ username: `tr${randomUUID().slice(0, 6)}_bot` });
   tokens.push(bot.token);
   const { loginTrace, userConn } = await withSpan('login', {}, async (span) => {
-    const created = await s.supervisor.create(owner, { platform: 'telegram', kind: 'user', method: 'phone', phone });
+    const created = await s.connections.create(owner, { platform: 'telegram', kind: 'user', method: 'phone', phone });
     const code = emu.lastCode(phone)!.code;
     secrets.push(code);
-    await s.supervisor.submitCode(owner, created.id, code);
+    await s.connections.submitCode(owner, created.id, code);
     return { loginTrace: span.spanContext().traceId, userConn: created.id };
   });
-  const botConn = (await s.supervisor.create(owner, { platform: 'telegram', kind: 'bot', token: bot.token })).id;
+  const botConn = (await s.connections.create(owner, { platform: 'telegram', kind: 'bot', token: bot.token })).id;
   await m.stack.until(async () => (await s.db.sql`select count(*)::int as n from connections where status = 'active'`)[0]!.n === 2, 'rows active');
 
   const login = byTrace(loginTrace).map((x) => x.name);
   assert.ok(login.includes('telegram auth.sendCode') && login.includes('telegram auth.signIn'), login.join(', '));
 
   const texts = [`trace-text-${randomUUID()}`, `trace-text-${randomUUID()}`];
-  const d = m.delivery.startDelivery({ sql: s.db.sql, shards: 4, sender: s.supervisor, pollMs: 50, sampleMs: 60_000 });
+  const d = m.delivery.startDelivery({ sql: s.db.sql, shards: 4, sender: s.supervisor, capabilities: (p, k) => s.platforms.sendCapabilities(p, k), pollMs: 50, sampleMs: 60_000 });
   let traceId = '';
   try {
     traceId = await withSpan('accept', {}, async (span) => {

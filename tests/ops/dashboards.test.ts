@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { parser } from '@prometheus-io/lezer-promql';
 import { parse as parseYaml } from 'yaml';
 import { registry } from '../../src/observability/metrics.ts';
+// Registered on import, like the app does when it starts the dispatcher.
+import '../../src/webhooks/metrics.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 const dashboardsDir = join(root, 'ops/grafana/dashboards');
@@ -44,11 +46,23 @@ const selectorsOf = (rawExpr: string): Selector[] => {
   return found;
 };
 
+// postgres_exporter's series the Postgres row reads (job="postgres"), with their labels, from the
+// exporter's collectors: stat_database (numbackends), settings, locks, replication, stat_archiver.
+const postgresExporter: Record<string, string[]> = {
+  pg_stat_database_numbackends: ['datid', 'datname'],
+  pg_settings_max_connections: ['server'],
+  pg_locks_count: ['datname', 'mode'],
+  pg_replication_lag_seconds: [],
+  pg_stat_archiver_last_archive_age: [],
+  pg_up: [],
+};
+
 // Names the service exports, with the label names each allows. Histograms expose _bucket (+le),
 // _sum and _count; `up` is made by Prometheus itself for every target.
 const exported = async (): Promise<Map<string, Set<string>>> => {
-  const scrapeLabels = ['instance', 'job', 'env', 'namespace', 'pod', 'service', 'container', 'endpoint'];
+  const scrapeLabels = ['instance', 'job', 'env', 'namespace', 'pod', 'service', 'container', 'endpoint', 'role'];
   const out = new Map<string, Set<string>>([['up', new Set(scrapeLabels)]]);
+  for (const [name, labels] of Object.entries(postgresExporter)) out.set(name, new Set([...labels, ...scrapeLabels]));
   for (const m of await registry.getMetricsAsJSON()) {
     const single = registry.getSingleMetric(m.name) as unknown as { labelNames?: string[] } | undefined;
     const labels = new Set([...(single?.labelNames ?? []), ...scrapeLabels]);
@@ -123,6 +137,17 @@ test('every dashboard panel has a query and every query names exported metrics o
   assert.equal(problems, []);
 });
 
+test('a Postgres row shows connections, locks, replication lag and WAL archive age, from the postgres job', () => {
+  const exprs = dashboardExprs().filter(({ expr }) => selectorsOf(expr).some((s) => s.metric in postgresExporter));
+  const used = new Set(exprs.flatMap(({ expr }) => selectorsOf(expr).map((s) => s.metric)));
+  for (const m of ['pg_stat_database_numbackends', 'pg_locks_count', 'pg_replication_lag_seconds', 'pg_stat_archiver_last_archive_age']) {
+    assert.ok(used.has(m), `no panel shows ${m}`);
+  }
+  assert.ok(exprs.every(({ expr }) => expr.includes('job="postgres"')), 'Postgres panels select the postgres scrape job');
+  const scraped = readFileSync(join(root, 'ops/prometheus/prometheus.yml'), 'utf8');
+  assert.match(scraped, /job_name: postgres\b/);
+});
+
 test('the dashboards cover sessions, logins, sends, errors, queue, memory and HTTP', () => {
   const metricsUsed = new Set(dashboardExprs().flatMap(({ expr }) => selectorsOf(expr).map((s) => s.metric)));
   for (const m of [
@@ -135,7 +160,7 @@ test('the dashboards cover sessions, logins, sends, errors, queue, memory and HT
 test('every alert rule names exported metrics only', async () => {
   const names = await exported();
   const exprs = alertExprs();
-  assert.is(exprs.length, 8);
+  assert.is(exprs.length, 14);
   assert.equal(exprs.flatMap(({ where, expr }) => problemsIn(where, expr, names)), []);
 });
 

@@ -5,10 +5,11 @@ import * as assert from 'uvu/assert';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parse } from 'yaml';
-import { errorCodes } from '../../src/errors.ts';
+import { knownErrorCodes } from '../../src/errors.ts';
+import '../../src/platforms/telegram/codes.ts'; // registers Telegram's codes, as the daemon does at start
 
 const root = new URL('../../', import.meta.url).pathname;
-const docs = ['docs/operations.md', 'docs/security.md', 'docs/troubleshooting.md'];
+const docs = ['README.md', 'docs/operations.md', 'docs/security.md', 'docs/troubleshooting.md', 'docs/api.md', 'docs/emulator.md', 'docs/adding-a-platform.md', 'clients/typescript/README.md'];
 const read = (p: string) => readFileSync(join(root, p), 'utf8');
 
 // GitHub's anchor rule for the headings we write: lower case, punctuation dropped, spaces to dashes.
@@ -17,7 +18,7 @@ const anchorsOf = (md: string) =>
 
 test('every error code has a troubleshooting section', () => {
   const headings = new Set([...read('docs/troubleshooting.md').matchAll(/^### (\S+)$/gm)].map((m) => m[1]));
-  const missing = Object.keys(errorCodes).filter((c) => !headings.has(c));
+  const missing = knownErrorCodes().filter((c) => !headings.has(c));
   assert.equal(missing, []);
 });
 
@@ -43,6 +44,24 @@ test('relative links and anchors in the ops docs resolve', () => {
     }
   }
   assert.equal(broken, []);
+});
+
+test('the README and the docs point only at files a clone has (the design notes outside the repository are not shipped)', () => {
+  const outside: string[] = [];
+  for (const doc of [...docs, 'tests/emulator/README.md']) {
+    const text = read(doc);
+    for (const m of text.matchAll(/\.\.\/shared\/|\b(?:API|ARCHITECTURE|EMULATOR|LIBRARIES)\.md\b/g)) outside.push(`${doc}: ${m[0]}`);
+  }
+  assert.equal(outside, []);
+  // The README leads with two commands: one runs the service (the demo, embedded defaults), one the tests.
+  const firstBlock = /```sh\n([\s\S]*?)```/.exec(read('README.md'))![1]!.trim().split('\n');
+  assert.is(firstBlock.length, 2);
+  assert.match(firstBlock[0]!, /^npm install && npm run demo\b/);
+  assert.match(firstBlock[1]!, /^bash \.ci\/run\b/);
+  // The client and the CLI are on the first screen of usage (the first 60 lines).
+  const firstScreen = read('README.md').split('\n').slice(0, 60).join('\n');
+  assert.match(firstScreen, /npm run cli -- /);
+  assert.match(firstScreen, /createClient\(/);
 });
 
 test('paths named in operations.md exist', () => {

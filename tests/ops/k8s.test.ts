@@ -2,7 +2,8 @@
 // KEDA / Prometheus Operator) OpenAPI schemas shipped in kubernetes-models, and hangs together:
 // selectors match the pod labels, probes hit the API's health paths, named ports exist, no secret
 // value is inline, the ConfigMap only sets variables src/config.ts reads, and the PrometheusRule
-// carries exactly the promtool-tested rules of ops/prometheus/alerts.yml.
+// carries exactly the promtool-tested rules of ops/prometheus/alerts.yml. Several replicas (shard
+// leases): rolling updates, a PDB, KEDA above one, a headless service for node-to-node forwarding.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -37,8 +38,11 @@ const docs: Doc[] = manifestFiles.flatMap((file) =>
     if (d.errors.length) throw new Error(`${file}: ${d.errors.map(String).join('; ')}`);
     return { file, obj: d.toJS() as Obj };
   }));
-const one = (kind: string): Obj => {
-  const found = docs.filter((d) => d.obj.kind === kind);
+// The daemon's objects; postgres-exporter.yaml has its own Deployment, Service and ServiceMonitor, and
+// the headless integration-service-nodes Service is picked by name.
+const one = (kind: string, file?: string, name?: string): Obj => {
+  const found = docs.filter((d) => d.obj.kind === kind && (file ? d.file === file : d.file !== 'postgres-exporter.yaml')
+    && (name ? d.obj.metadata.name === name : !(kind === 'Service' && d.obj.spec.clusterIP === 'None')));
   assert.is(found.length, 1, `expected one ${kind}, found ${found.length}`);
   return found[0]!.obj;
 };
@@ -72,11 +76,23 @@ test('kustomization lists every manifest', () => {
   assert.equal([...k.resources].sort(), manifestFiles);
 });
 
-test('deployment: one replica replaced with Recreate, probes on the health endpoints, sized resources', () => {
+test('deployment: several replicas replaced one at a time, probes on the health endpoints, sized resources', () => {
   const d = one('Deployment');
-  // Two pods would log the same Telegram accounts in twice until shard leases exist.
-  assert.is(d.spec.replicas, 1);
-  assert.is(d.spec.strategy.type, 'Recreate');
+  // Shard leases keep each connection on one pod: rollouts surge one new pod before stopping an old one.
+  assert.ok(d.spec.replicas >= 2, `replicas ${d.spec.replicas}`);
+  assert.is(d.spec.strategy.type, 'RollingUpdate');
+  assert.equal(d.spec.strategy.rollingUpdate, { maxSurge: 1, maxUnavailable: 0 });
+  assert.ok(d.spec.minReadySeconds > 0, 'a new node takes its first leases before the next old one stops');
+  // NODE_ID names the node in leases and GET /admin/cluster: the pod's name, unique while it lives.
+  const nodeId = (d.spec.template.spec.containers[0].env as Obj[]).find((e) => e.name === 'NODE_ID');
+  assert.equal(nodeId?.valueFrom, { fieldRef: { fieldPath: 'metadata.name' } });
+  // Peers forward owner-only calls to the pod's own address.
+  const env = d.spec.template.spec.containers[0].env as Obj[];
+  assert.equal(env.find((e) => e.name === 'POD_IP')?.valueFrom, { fieldRef: { fieldPath: 'status.podIP' } });
+  assert.is(env.find((e) => e.name === 'NODE_URL')?.value, 'http://$(POD_IP):8080');
+  assert.ok(env.findIndex((e) => e.name === 'POD_IP') < env.findIndex((e) => e.name === 'NODE_URL'), 'POD_IP defined before NODE_URL uses it');
+  const spread = d.spec.template.spec.topologySpreadConstraints as Obj[];
+  assert.ok(spread.some((t) => t.topologyKey === 'kubernetes.io/hostname' && subsetOf(t.labelSelector.matchLabels, d.spec.template.metadata.labels)), 'nodes spread over machines');
   const labels = d.spec.template.metadata.labels;
   assert.ok(subsetOf(d.spec.selector.matchLabels, labels), 'selector does not match the pod labels');
   const [c] = d.spec.template.spec.containers;
@@ -111,13 +127,43 @@ test('service, PDB, network policy and ServiceMonitor select the daemon pods', (
   assert.ok(np.spec.ingress.some((r: Obj) => r.ports.some((p: Obj) => containerPorts.has(p.port))));
 });
 
-test('KEDA scales the deployment, authenticated from a Secret, and not past one replica yet', () => {
+test('KEDA scales the deployment between 2 and more replicas, one pod at a time, authenticated from a Secret', () => {
   const so = one('ScaledObject');
   assert.is(so.spec.scaleTargetRef.name, one('Deployment').metadata.name);
-  assert.is(so.spec.maxReplicaCount, 1);
+  assert.ok(so.spec.minReplicaCount >= 2, `min ${so.spec.minReplicaCount}: a lost pod is taken over by another`);
+  assert.ok(so.spec.maxReplicaCount > so.spec.minReplicaCount, `max ${so.spec.maxReplicaCount}`);
+  const shards = Number(one('ConfigMap').data.SHARDS);
+  assert.ok(so.spec.maxReplicaCount < shards, `max ${so.spec.maxReplicaCount} replicas for ${shards} shards`);
+  const behavior = so.spec.advanced.horizontalPodAutoscalerConfig.behavior;
+  for (const dir of ['scaleUp', 'scaleDown']) assert.equal(behavior[dir].policies.map((p: Obj) => [p.type, p.value]), [['Pods', 1]], `${dir}: shards move one node at a time`);
   const auth = so.spec.triggers[0].authenticationRef.name;
   assert.is(one('TriggerAuthentication').metadata.name, auth);
   assert.ok(new RegExp(so.spec.triggers[0].metadata.queueName).test('integration.messages.s3.high'));
+});
+
+test('PDB: voluntary evictions one pod at a time, and never the last one', () => {
+  const pdb = one('PodDisruptionBudget');
+  assert.is(pdb.spec.maxUnavailable, 1);
+  assert.is(pdb.spec.minAvailable, undefined);
+  assert.ok(one('ScaledObject').spec.minReplicaCount > pdb.spec.maxUnavailable, 'a drain leaves a node serving');
+});
+
+test('headless service for node-to-node forwarding: every daemon pod, ready or not, on the container port; the policy lets nodes in', () => {
+  const d = one('Deployment');
+  const podLabels = d.spec.template.metadata.labels;
+  const headless = one('Service', undefined, 'integration-service-nodes');
+  assert.is(headless.spec.clusterIP, 'None');
+  assert.is(headless.spec.publishNotReadyAddresses, true, 'a node failing readiness still owns its shards until its lease ends');
+  assert.ok(subsetOf(headless.spec.selector, podLabels), 'headless selector');
+  const http = d.spec.template.spec.containers[0].ports.find((p: Obj) => p.name === 'http');
+  assert.equal(headless.spec.ports.map((p: Obj) => [p.port, p.targetPort]), [[http.containerPort, 'http']]);
+  // The ServiceMonitor selects the client-facing Service only: each pod is scraped once.
+  assert.not.ok(subsetOf(one('ServiceMonitor').spec.selector.matchLabels, headless.metadata.labels), 'ServiceMonitor would scrape every pod twice');
+  const np = one('NetworkPolicy');
+  const fromNodes = np.spec.ingress.find((r: Obj) => r.from.some((f: Obj) => f.podSelector && !f.namespaceSelector && subsetOf(f.podSelector.matchLabels, podLabels)));
+  assert.ok(fromNodes?.ports.some((p: Obj) => p.port === 'http'), 'ingress from the other nodes on http');
+  const toNodes = np.spec.egress.find((r: Obj) => r.to.some((t: Obj) => t.podSelector && !t.namespaceSelector && subsetOf(t.podSelector.matchLabels, podLabels)));
+  assert.ok(toNodes?.ports.some((p: Obj) => p.port === http.containerPort), 'egress to the other nodes on the container port');
 });
 
 const secretish = /SECRET|TOKEN|PASSWORD|PASS|HASH|KEYRING_KEY|ROLE_ID|DATABASE_URL|REDIS_URL|AMQP_URL|PRIVATE/;
@@ -142,13 +188,28 @@ test('the ConfigMap and env only set variables the daemon reads', () => {
   const config = readFileSync(join(root, 'src/config.ts'), 'utf8');
   const d = one('Deployment');
   const names = [...Object.keys(one('ConfigMap').data), ...d.spec.template.spec.containers[0].env.map((e: Obj) => e.name)];
-  const unknown = names.filter((n) => n !== 'NODE_OPTIONS' && !config.includes(`'${n}'`));
+  // NODE_OPTIONS is Node's; POD_IP only feeds NODE_URL's $(POD_IP).
+  const unknown = names.filter((n) => n !== 'NODE_OPTIONS' && n !== 'POD_IP' && !config.includes(`'${n}'`));
   assert.equal(unknown, [], `not read by src/config.ts: ${unknown.join(', ')}`);
 });
 
 test('the PrometheusRule carries exactly the rules of ops/prometheus/alerts.yml', () => {
   const fromAlerts = parse(readFileSync(join(root, 'ops/prometheus/alerts.yml'), 'utf8'));
   assert.equal(one('PrometheusRule').spec, fromAlerts, 'run node ops/k8s/gen-prometheusrule.mjs');
+});
+
+test('postgres_exporter: scraped as job postgres (as in compose), its password from a Secret, its selectors match', () => {
+  const file = 'postgres-exporter.yaml';
+  const d = one('Deployment', file);
+  const labels = d.spec.template.metadata.labels;
+  assert.ok(subsetOf(one('Service', file).spec.selector, labels), 'Service selector');
+  const sm = one('ServiceMonitor', file);
+  assert.ok(subsetOf(sm.spec.selector.matchLabels, one('Service', file).metadata.labels), 'ServiceMonitor selector');
+  assert.is(sm.metadata.labels[sm.spec.jobLabel], 'postgres');
+  assert.match(readFileSync(join(root, 'ops/prometheus/prometheus.yml'), 'utf8'), /job_name: postgres\b/);
+  const env = d.spec.template.spec.containers[0].env as Obj[];
+  assert.ok(env.find((e) => e.name === 'DATA_SOURCE_PASS')?.valueFrom?.secretKeyRef, 'password from a Secret');
+  assert.is(d.spec.template.spec.securityContext.runAsNonRoot, true);
 });
 
 test.run();

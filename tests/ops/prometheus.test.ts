@@ -29,7 +29,7 @@ const rules = (): Rule[] =>
 test('promtool check rules accepts alerts.yml', () => {
   const r = run('promtool', ['check', 'rules', 'alerts.yml'], promDir);
   assert.is(r.code, 0, r.out);
-  assert.match(r.out, /SUCCESS: 8 rules found/);
+  assert.match(r.out, /SUCCESS: 14 rules found/);
 });
 
 test('promtool unit tests pass (firing and not firing for every alert)', () => {
@@ -62,8 +62,9 @@ test('every alert has severity, summary, description and a runbook anchor that e
   const anchors = new Set([...troubleshooting.matchAll(/^#{1,6}\s+(.+)$/gm)].map((m) =>
     m[1]!.trim().toLowerCase().replace(/[^\w\- ]/g, '').replace(/ /g, '-')));
   const names = rules().map((r) => r.alert);
-  assert.equal(names.sort(), ['BreakerStorm', 'DaemonDown', 'DeadLettersAppearing', 'DegradedState', 'HighErrorRate',
-    'MemoryBudgetPressure', 'QueueBackingUp', 'ReadinessFailing']);
+  assert.equal(names.sort(), ['AuthFailureSpike', 'AuthKeyDuplicated', 'BreakerStorm', 'DaemonDown', 'DeadLettersAppearing', 'DegradedState',
+    'HighErrorRate', 'HighHttp5xxRate', 'KeyringFailures', 'MemoryBudgetPressure', 'QueueBackingUp', 'ReadinessFailing',
+    'WebhookDispatchLagging', 'WebhookEndpointsFailing']);
   for (const r of rules()) {
     assert.ok(['critical', 'warning'].includes(r.labels?.severity ?? ''), `${r.alert}: severity`);
     assert.ok((r.annotations?.summary ?? '').length > 10, `${r.alert}: summary`);

@@ -34,7 +34,6 @@ const ctl = (...args: string[]) => spawnSync(join(bin, 'rabbitmqctl'), ['-n', no
 
 const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
 
-
 const file = (name: string) => readFileSync(join(dir, name));
 
 const connect = async (tls: ConnectionOptions['tls']) => {

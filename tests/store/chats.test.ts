@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { deleteChat, getChat, listChats, ownsConnection, toChat, updateChatCheck, upsertChat } from '../../src/store/chats.ts';
-import type { ChatCheck } from '../../src/supervisor/types.ts';
+import type { ChatCheck } from '../../src/store/chats.ts';
 import { makeConnection } from '../delivery/fixtures.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 

@@ -10,7 +10,7 @@ test.after(async () => { await db.drop(); });
 
 const insert = async (shard: number, status: string) => {
   const id = randomUUID();
-  await db.sql`insert into connections (id, owner, kind, status, shard) values (${id}, 'o', 'user', ${status}, ${shard})`;
+  await db.sql`insert into connections (id, owner, platform, kind, status, shard) values (${id}, 'o', 'telegram', 'user', ${status}, ${shard})`;
   return id;
 };
 
@@ -30,7 +30,7 @@ test('runnablePages: every runnable row of the owned shards exactly once, a page
 test('runnablePages: an exact multiple of the page size ends without an empty page; none at all yields nothing', async () => {
   const fresh = await createTestDatabase();
   try {
-    for (let i = 0; i < 4; i++) await fresh.sql`insert into connections (id, owner, kind, status, shard) values (${randomUUID()}, 'o', 'bot', 'active', 0)`;
+    for (let i = 0; i < 4; i++) await fresh.sql`insert into connections (id, owner, platform, kind, status, shard) values (${randomUUID()}, 'o', 'telegram', 'bot', 'active', 0)`;
     const sizes: number[] = [];
     for await (const rows of runnablePages(fresh.sql, [0], 2)) sizes.push(rows.length);
     assert.equal(sizes, [2, 2]);

@@ -2,11 +2,11 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../../src/errors.ts';
-import { bus, type LiveEvent } from '../../src/events/bus.ts';
 import {
-  acceptMessages, claimDue, getMessage, listMessages, listUnpublished, markFailed, markPublished, markSending, markSendingMany, markSent,
+  acceptMessages, claimDue, getMessage, listMessages, listUnpublished, markFailed, markPublished, markSendingMany,
   markSentMany, rescheduleMessage, toApiMessage, usedIdempotencyKeys,
 } from '../../src/store/messages.ts';
+import { readEvents } from '../../src/store/events.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { makeConnection } from '../delivery/fixtures.ts';
 
@@ -70,15 +70,16 @@ test('batch is all-or-none, audit rows commit with the messages', async () => {
   assert.is(n, 0);
   const [{ a }] = await db.sql<{ a: number }[]>`select count(*)::int as a from audit where owner = ${owner}`;
   assert.is(a, 0);
+  // The conflict is found after the insert that also stored the `queued` events: rolled back together.
+  assert.is((await readEvents(db.sql, owner, { afterPos: 0, limit: 100 })).length, 0, 'no event of a batch rolled back');
 
-  const events: LiveEvent[] = [];
-  const off = bus.subscribe((e) => events.push(e));
   const rs = await acceptMessages(db.sql, owner, [good, { ...good, priority: 'high' }], { actor: 'user-1' });
-  off();
   const audit = await db.sql<{ actor: string; action: string; target: string }[]>`select actor, action, target from audit where owner = ${owner} order by id`;
   assert.equal(audit.map((r) => r.target).sort(), rs.map((r) => r.message.id).sort());
   assert.ok(audit.every((r) => r.action === 'message.accepted' && r.actor === 'user-1'));
-  assert.is(events.filter((e) => e.type === 'message.status' && e.owner === owner).length, 2);
+  const events = await readEvents(db.sql, owner, { afterPos: 0, limit: 100 });
+  assert.equal(events.map((e) => [e.type, (e.data as { id: string }).id, (e.data as { status: string }).status]).sort(),
+    rs.map((r) => ['message.status', r.message.id, 'queued']).sort(), 'one queued event per message, committed with it');
 });
 
 test('inactive connection → CONNECTION_NOT_ACTIVE', async () => {
@@ -130,8 +131,9 @@ test('status transitions and API shape', async () => {
   assert.equal((await listUnpublished(db.sql, { limit: 100, horizonMs: 0 })).map((e) => e.id).includes(id), true);
   assert.is(await markPublished(db.sql, [{ id, seq: 0 }]), 1);
   assert.is((await listUnpublished(db.sql, { limit: 100, horizonMs: 0 })).some((e) => e.id === id), false);
-  assert.is(await markSending(db.sql, id, 99, 1000), undefined, 'stale seq cannot start a send');
-  const sending = await markSending(db.sql, id, 0, 60_000);
+  const markSending = async (seq: number, leaseMs: number) => (await markSendingMany(db.sql, [{ id, seq }], leaseMs)).get(id);
+  assert.is(await markSending(99, 1000), undefined, 'stale seq cannot start a send');
+  const sending = await markSending(0, 60_000);
   assert.is(sending!.status, 'sending');
   assert.is(sending!.attempts, 1);
   const retryAt = new Date(Date.now() + 5000);
@@ -141,15 +143,15 @@ test('status transitions and API shape', async () => {
   assert.is(back!.published_at, null);
   assert.is(back!.retries, 1);
   assert.equal(toApiMessage(back!).error, { code: 'TG_UNAVAILABLE', message: 'down', retryAt: retryAt.toISOString() });
-  await markSending(db.sql, id, 1, 60_000);
-  const sent = await markSent(db.sql, id, '4242');
+  await markSending(1, 60_000);
+  const sent = (await markSentMany(db.sql, [{ id, platformMessageId: '4242' }])).get(id);
   const api = toApiMessage(sent!);
   assert.is(api.status, 'sent');
   assert.is(api.platformMessageId, '4242');
   assert.is(api.attempts, 2);
   assert.is(api.error, undefined);
   assert.ok(api.sentAt);
-  assert.equal(Object.keys(api).sort(), ['attempts', 'chat', 'connectionId', 'createdAt', 'id', 'platformMessageId', 'priority', 'sentAt', 'status', 'text']);
+  assert.equal(Object.keys(api).sort(), ['attempts', 'chat', 'connectionId', 'createdAt', 'direction', 'id', 'platformMessageId', 'priority', 'sentAt', 'status', 'text']);
   assert.is(await markFailed(db.sql, id, { code: 'INTERNAL', message: 'x' }), undefined, 'a sent message never turns failed');
 });
 
@@ -194,6 +196,24 @@ test('batched updates of overlapping rows in opposite orders never deadlock (row
   assert.is(sending.get(ids[0]!)!.status, 'sending');
   const sent = await markSentMany(db.sql, [{ id: ids[0]!, platformMessageId: '42' }, { id: ids[1]!, platformMessageId: '43' }]);
   assert.equal([...sent.values()].map((r) => [r.id, r.status, r.platform_message_id]), [[ids[0], 'sent', '42']]);
+});
+
+test('markSentMany stores each message.status event in the statement that marks it sent', async () => {
+  const owner = `o-${randomUUID()}`;
+  const conn = await makeConnection(db.sql, owner);
+  const ids = (await acceptMessages(db.sql, owner, [1, 2, 3].map((i) => ({ connectionId: conn, chat: '@c', text: `s${i}` })), { actor: owner })).map((r) => r.message.id);
+  await markSendingMany(db.sql, ids.map((id) => ({ id, seq: 0 })), 60_000);
+  const after = (await readEvents(db.sql, owner, { afterPos: 0, limit: 100 })).at(-1)!.pos;
+  const sent = await markSentMany(db.sql, [{ id: ids[0]!, platformMessageId: '7' }, { id: ids[1]!, platformMessageId: '8' }]);
+  assert.is(sent.size, 2);
+  const events = await readEvents(db.sql, owner, { afterPos: after, limit: 100, types: ['message.status'] });
+  const byId = (a: { data: unknown }, b: { data: unknown }) => ((a.data as { id: string }).id < (b.data as { id: string }).id ? -1 : 1);
+  assert.equal(events.map((e) => [e.connectionId, (e.data as { id: string }).id, (e.data as { status: string }).status]).sort(),
+    [[conn, ids[0], 'sent'], [conn, ids[1], 'sent']].sort());
+  assert.equal(events.sort(byId).map((e) => e.data), [sent.get(ids[0]!)!, sent.get(ids[1]!)!].map((r) => ({ data: JSON.parse(JSON.stringify(toApiMessage(r))) })).sort(byId).map((x) => x.data));
+  // A repeat (the row moved on) changes nothing and stores nothing; the third, never sent, has none.
+  assert.is((await markSentMany(db.sql, [{ id: ids[0]!, platformMessageId: '7' }])).size, 0);
+  assert.is((await readEvents(db.sql, owner, { afterPos: after, limit: 100 })).length, 2);
 });
 
 test.run();

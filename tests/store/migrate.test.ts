@@ -116,7 +116,7 @@ test('the shipped migrations apply cleanly to a fresh database', async () => {
   assert.ok(result.applied.length >= 1);
   assert.is(result.applied[0], '001_init');
   const tables = await db.sql<{ t: string }[]>`select tablename as t from pg_tables where schemaname = 'public' order by 1`;
-  assert.equal(tables.map((r) => r.t), ['audit', 'chats', 'connection_secrets', 'connections', 'messages', 'schema_migrations']);
+  assert.equal(tables.map((r) => r.t), ['audit', 'chats', 'cluster_nodes', 'connection_secrets', 'connections', 'consents', 'event_cursors', 'events', 'keyring_versions', 'log_salts', 'messages', 'oauth_states', 'platform_kinds', 'purpose_keys', 'schema_migrations', 'service_windows', 'shard_leases', 'upload_chunks', 'uploads', 'webhook_deliveries', 'webhook_endpoints']);
 });
 
 test.after(async () => {

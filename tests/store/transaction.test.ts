@@ -1,7 +1,7 @@
 import postgres from 'postgres';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { transaction } from '../../src/store/transaction.ts';
+import { transaction, transactionEndingWith } from '../../src/store/transaction.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 
 // postgres.js dispatches queries to connections in a fixed order, so "k plain queries, then a
@@ -107,6 +107,26 @@ test('rollback: the body\'s error is rethrown as is, nothing is written, the con
   const [r] = await sql<{ n: number }[]>`select count(*)::int as n from t`;
   assert.is(r!.n, 0);
   assert.is(await transaction(sql, async (tx) => (await tx<{ x: number }[]>`select 7 as x`)[0]!.x), 7);
+  assert.is(await idleInTransaction(sql), 0);
+});
+
+test('transactionEndingWith: the last statement goes with COMMIT; when it fails, everything rolls back and its error is thrown', async () => {
+  await sql`truncate t`;
+  for (let i = 0; i < 3; i++) { // more times than the pool has connections: each one went back clean
+    const err = await transactionEndingWith(sql, async (tx) => {
+      await tx`insert into t values (1, 1)`;
+      return { result: 'x', last: tx`insert into t values (null, 1)` };
+    }).catch((e: { code?: string }) => e);
+    assert.is((err as { code?: string }).code, '23502', 'the last statement\'s error');
+  }
+  assert.is((await sql<{ n: number }[]>`select count(*)::int as n from t`)[0]!.n, 0, 'the COMMIT rolled back');
+  assert.is(await idleInTransaction(sql), 0);
+  const ok = await transactionEndingWith(sql, async (tx) => {
+    await tx`insert into t values (1, 1)`;
+    return { result: 7, last: tx`insert into t values (2, 1)` };
+  });
+  assert.is(ok, 7);
+  assert.is((await sql<{ n: number }[]>`select count(*)::int as n from t`)[0]!.n, 2);
   assert.is(await idleInTransaction(sql), 0);
 });
 

@@ -2,6 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createBreaker } from '../../src/supervisor/breaker.ts';
 import { AppError } from '../../src/errors.ts';
+import '../../src/platforms/telegram/codes.ts'; // Telegram's codes, as the daemon registers them
 
 const failing = () => Promise.reject(new AppError('TG_UNAVAILABLE', 'down'));
 

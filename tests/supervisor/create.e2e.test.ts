@@ -27,12 +27,12 @@ test('bot: the keyring fails → no row, no audit entry; the same bot can be add
   const o = owner();
   const bot = s.emu.createBot({ username: `cr${process.pid}x${n++}_bot` });
   failNextEncrypt();
-  const err = await s.supervisor.create(o, { platform: 'telegram', kind: 'bot', token: bot.token }).catch((e: unknown) => e);
+  const err = await s.connections.create(o, { platform: 'telegram', kind: 'bot', token: bot.token }).catch((e: unknown) => e);
   assert.instance(err, AppError);
   assert.is((err as AppError).code, 'DEPENDENCY_UNAVAILABLE');
   assert.is(await rowsOf(o), 0);
   assert.is((await s.db.sql`select 1 from audit where owner = ${o}`).length, 0);
-  const c = await s.supervisor.create(o, { platform: 'telegram', kind: 'bot', token: bot.token });
+  const c = await s.connections.create(o, { platform: 'telegram', kind: 'bot', token: bot.token });
   assert.is(c.status, 'active');
   const secrets = await s.db.sql`select name from connection_secrets where connection_id = ${c.id}`;
   assert.equal(secrets.map((r) => r.name), ['bot_token']);
@@ -43,11 +43,11 @@ test('phone login: the keyring fails → no row; the next try sends one code and
   const phone = newPhone();
   await s.emu.createUser({ phone });
   failNextEncrypt();
-  const err = await s.supervisor.create(o, { platform: 'telegram', kind: 'user', method: 'phone', phone }).catch((e: unknown) => e);
+  const err = await s.connections.create(o, { platform: 'telegram', kind: 'user', method: 'phone', phone }).catch((e: unknown) => e);
   assert.is((err as AppError).code, 'DEPENDENCY_UNAVAILABLE');
   assert.is(await rowsOf(o), 0);
   assert.is(s.emu.lastCode(phone), undefined, 'no code was requested for a connection that does not exist');
-  const c = await s.supervisor.create(o, { platform: 'telegram', kind: 'user', method: 'phone', phone });
+  const c = await s.connections.create(o, { platform: 'telegram', kind: 'user', method: 'phone', phone });
   assert.is(c.status, 'awaiting-code');
   assert.is(await rowsOf(o), 1);
   const secrets = await s.db.sql`select name from connection_secrets where connection_id = ${c.id}`;

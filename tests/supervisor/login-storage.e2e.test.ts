@@ -3,15 +3,12 @@
 // Telegram side is the real emulator over real sockets and the secrets the real encrypted Postgres
 // vault; only the vault's save/remove are wrapped to fail for a given secret the first N times,
 // the way a Postgres or Vault outage would (postgres.js's CONNECTION_CLOSED).
-import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import winston from 'winston';
-import { logger } from '../../src/observability/logger.ts';
-import { telegramPlatform, type Platform } from '../../src/platforms/telegram/index.ts';
+import type { SecretVault } from '../../src/platforms/adapter.ts';
 import type { SecretName } from '../../src/store/connections.ts';
-import type { SecretVault } from '../../src/supervisor/driver.ts';
 import { startEmulator, type Emulator } from '../emulator/index.ts';
 import { newPhone, startStack, until, type Stack } from '../helpers/stack.ts';
 
@@ -49,8 +46,9 @@ const healthy = () => {
 const sent: { phone: string; hash: string }[] = [];
 const codesTo = (phone: string) => sent.filter((c) => c.phone === phone.replace(/\D/g, '')).length;
 
+// The supervisor's logger, which its drivers log through: every line it writes lands here.
 const lines: string[] = [];
-logger.add(new winston.transports.Stream({ stream: new Writable({ write(chunk, _e, cb) { lines.push(String(chunk)); cb(); } }) }));
+const logger = winston.createLogger({ transports: [new winston.transports.Stream({ stream: new Writable({ write(chunk, _e, cb) { lines.push(String(chunk)); cb(); } }) })] });
 
 let emu: Emulator;
 let s: Stack;
@@ -58,20 +56,22 @@ test.before(async () => {
   emu = await startEmulator();
   const login = emu.world.login;
   const sendCode = login.sendCode.bind(login);
-  login.sendCode = (rec, phone) => {
-    const hash = sendCode(rec, phone);
-    sent.push({ phone: phone.replace(/\D/g, ''), hash });
-    return hash;
+  login.sendCode = (rec, phone, dc) => {
+    const code = sendCode(rec, phone, dc);
+    sent.push({ phone: phone.replace(/\D/g, ''), hash: code.hash });
+    return code;
   };
-  const real = telegramPlatform({
-    account: {
-      apiId: 1, apiHash: 'emulator', dc: emu.mtproto, serverKeysPem: readFileSync(emu.serverKeys, 'utf8'),
-      callTimeoutMs: 5000, connectTimeoutMs: 5000, loginStateSaveMs: SAVE_BUDGET_MS,
+  s = await startStack({
+    emu,
+    supervisor: { logger },
+    account: { loginStateSaveMs: SAVE_BUDGET_MS },
+    adapter: (telegram) => {
+      const user = telegram.kinds.find((k) => k.kind === 'user')!;
+      const real = user.driver;
+      user.driver = (ctx) => real({ ...ctx, secrets: withOutage(ctx.secrets) });
+      return telegram;
     },
-    bot: { botApiUrl: emu.botApi, timeoutMs: 5000, pollTimeoutS: 1 },
   });
-  const platform: Platform = { ...real, accountDriver: (ctx) => real.accountDriver({ ...ctx, secrets: withOutage(ctx.secrets) }) };
-  s = await startStack({ emu, supervisor: { platform } });
 });
 test.after(async () => {
   await s.close();
@@ -89,12 +89,12 @@ test('login_state write fails 3 times after the code was sent: one code, awaitin
   const phone = newPhone();
   await emu.createUser({ phone, firstName: 'Una' });
   failing.save.set('login_state', 3);
-  const c = await s.supervisor.create(OWNER, { platform: 'telegram', kind: 'user', method: 'phone', phone });
-  await until(async () => (await s.supervisor.get(OWNER, c.id)).status === 'awaiting-code', 'awaiting-code');
+  const c = await s.connections.create(OWNER, { platform: 'telegram', kind: 'user', method: 'phone', phone });
+  await until(async () => (await s.connections.get(OWNER, c.id)).status === 'awaiting-code', 'awaiting-code');
   assert.is(codesTo(phone), 1, 'one code: the storage retry does not ask Telegram again');
   assert.is(calls.save.get('login_state'), 4, 'three failed writes, the fourth stored it');
   assert.is(await loginStateRows(c.id), 1);
-  const active = await s.supervisor.submitCode(OWNER, c.id, emu.lastCode(phone)!.code);
+  const active = await s.connections.submitCode(OWNER, c.id, emu.lastCode(phone)!.code);
   assert.is(active.status, 'active');
   assert.is(codesTo(phone), 1);
   await until(async () => (await loginStateRows(c.id)) === 0, 'used login state deleted');
@@ -105,7 +105,7 @@ test('login_state cannot be written at all: still one code, awaiting-code, sign-
   await emu.createUser({ phone, firstName: 'Vera' });
   failing.save.set('login_state', 1_000);
   const started = Date.now();
-  const c = await s.supervisor.create(OWNER, { platform: 'telegram', kind: 'user', method: 'phone', phone });
+  const c = await s.connections.create(OWNER, { platform: 'telegram', kind: 'user', method: 'phone', phone });
   assert.is(c.status, 'awaiting-code');
   // 0.2 + 0.4 + 0.8 s between 4 tries; the next wait (1.6 s) would pass the 2 s budget.
   assert.ok(Date.now() - started >= 1_400, 'the write was retried within its budget');
@@ -123,7 +123,7 @@ test('login_state cannot be written at all: still one code, awaiting-code, sign-
   assert.match(warning!, 'CONNECTION_CLOSED');
   const { hash } = sent.find((x) => x.phone === phone.replace(/\D/g, ''))!;
   for (const secret of [phone, phone.replace(/\D/g, ''), hash]) assert.not.ok(lines.join('\n').includes(secret), 'no phone or code hash in logs');
-  const active = await s.supervisor.submitCode(OWNER, c.id, emu.lastCode(phone)!.code);
+  const active = await s.connections.submitCode(OWNER, c.id, emu.lastCode(phone)!.code);
   assert.is(active.status, 'active');
   assert.is(codesTo(phone), 1);
 });
@@ -131,17 +131,17 @@ test('login_state cannot be written at all: still one code, awaiting-code, sign-
 test('login_state delete fails after auth.signIn succeeded: active (not TG_CODE_EXPIRED); the next connect deletes it', async () => {
   const phone = newPhone();
   await emu.createUser({ phone, firstName: 'Wanda' });
-  const c = await s.supervisor.create(OWNER, { platform: 'telegram', kind: 'user', method: 'phone', phone });
+  const c = await s.connections.create(OWNER, { platform: 'telegram', kind: 'user', method: 'phone', phone });
   assert.is(c.status, 'awaiting-code');
   failing.remove.set('login_state', 1);
-  const active = await s.supervisor.submitCode(OWNER, c.id, emu.lastCode(phone)!.code);
+  const active = await s.connections.submitCode(OWNER, c.id, emu.lastCode(phone)!.code);
   assert.is(active.status, 'active');
   assert.is(active.error, undefined);
   assert.is(calls.remove.get('login_state'), 1);
   assert.ok(lines.some((l) => l.includes('used login state not deleted')), 'the failed delete is logged');
   assert.is(await loginStateRows(c.id), 1, 'the used hash is still stored after the failed delete');
   await s.restart();
-  await until(async () => (await s.supervisor.get(OWNER, c.id)).status === 'active', 'active again after a restart');
+  await until(async () => (await s.connections.get(OWNER, c.id)).status === 'active', 'active again after a restart');
   await until(async () => (await loginStateRows(c.id)) === 0, 'the leftover login state deleted by the next connect');
   assert.is(codesTo(phone), 1);
 });
@@ -150,11 +150,11 @@ test('login_state delete fails after auth.checkPassword succeeded: active (not T
   const phone = newPhone();
   const password = 'tr0ub4dor&3';
   await emu.createUser({ phone, password });
-  const c = await s.supervisor.create(OWNER, { platform: 'telegram', kind: 'user', method: 'phone', phone });
-  const two = await s.supervisor.submitCode(OWNER, c.id, emu.lastCode(phone)!.code);
+  const c = await s.connections.create(OWNER, { platform: 'telegram', kind: 'user', method: 'phone', phone });
+  const two = await s.connections.submitCode(OWNER, c.id, emu.lastCode(phone)!.code);
   assert.is(two.status, 'awaiting-2fa');
   failing.remove.set('login_state', 1);
-  const active = await s.supervisor.submitPassword(OWNER, c.id, password);
+  const active = await s.connections.submitPassword(OWNER, c.id, password);
   assert.is(active.status, 'active');
   assert.is(active.error, undefined);
   assert.is(calls.remove.get('login_state'), 1);
@@ -166,7 +166,7 @@ test('login_state delete fails after auth.checkPassword succeeded: active (not T
 test('auth.signIn succeeded but its answer was lost: the retry finds the key authorised → active, not TG_CODE_EXPIRED', async () => {
   const phone = newPhone();
   await emu.createUser({ phone, firstName: 'Xenia' });
-  const c = await s.supervisor.create(OWNER, { platform: 'telegram', kind: 'user', method: 'phone', phone });
+  const c = await s.connections.create(OWNER, { platform: 'telegram', kind: 'user', method: 'phone', phone });
   assert.is(c.status, 'awaiting-code');
   const login = emu.world.login;
   const signIn = login.signIn;
@@ -177,9 +177,9 @@ test('auth.signIn succeeded but its answer was lost: the retry finds the key aut
     return user;
   };
   try {
-    await s.supervisor.submitCode(OWNER, c.id, emu.lastCode(phone)!.code).catch(() => undefined);
+    await s.connections.submitCode(OWNER, c.id, emu.lastCode(phone)!.code).catch(() => undefined);
     const after = await until(async () => {
-      const now = await s.supervisor.get(OWNER, c.id);
+      const now = await s.connections.get(OWNER, c.id);
       return now.status === 'active' || now.error?.code === 'TG_CODE_EXPIRED' ? now : undefined;
     }, 'signIn retried', 15_000);
     assert.is(after.error?.code, undefined);

@@ -13,8 +13,8 @@ test.after(async () => { await emu.stop(); });
 async function login(s: Stack, owner: string): Promise<{ id: string; phone: string; userId: number }> {
   const phone = newPhone();
   const { userId } = await s.emu.createUser({ phone });
-  const c = await s.supervisor.create(owner, { platform: 'telegram', kind: 'user', method: 'phone', phone });
-  assert.is((await s.supervisor.submitCode(owner, c.id, s.emu.lastCode(phone)!.code)).status, 'active');
+  const c = await s.connections.create(owner, { platform: 'telegram', kind: 'user', method: 'phone', phone });
+  assert.is((await s.connections.submitCode(owner, c.id, s.emu.lastCode(phone)!.code)).status, 'active');
   return { id: c.id, phone, userId };
 }
 
@@ -62,9 +62,9 @@ test('an account that stays over its budget is stopped with MEMORY_BUDGET_EXCEED
     s.supervisor.checkMemory();
     assert.is(s.supervisor.actor(hog.id)!.state, 'active', 'one check over budget trims, it does not stop');
     s.supervisor.checkMemory();
-    await until(async () => (await s.supervisor.get('dave', hog.id)).status === 'error', 'hog stopped');
-    assert.is((await s.supervisor.get('dave', hog.id)).error?.code, 'MEMORY_BUDGET_EXCEEDED');
-    assert.is((await s.supervisor.get('dave', neighbour.id)).status, 'active');
+    await until(async () => (await s.connections.get('dave', hog.id)).status === 'error', 'hog stopped');
+    assert.is((await s.connections.get('dave', hog.id)).error?.code, 'MEMORY_BUDGET_EXCEEDED');
+    assert.is((await s.connections.get('dave', neighbour.id)).status, 'active');
     assert.ok(s.supervisor.actor(neighbour.id)!.memory.bytes < 200 * KiB);
   } finally {
     await s.close();

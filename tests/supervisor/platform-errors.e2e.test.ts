@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { OutboundMessage } from '../../src/delivery/types.ts';
 import { AppError } from '../../src/errors.ts';
-import type { Driver } from '../../src/supervisor/driver.ts';
+import type { Driver } from '../../src/platforms/adapter.ts';
 import { startStack, until, type Stack } from '../helpers/stack.ts';
 
 let s: Stack;
@@ -25,7 +25,7 @@ async function botWithChannels() {
   const readOnly = `emr${process.pid}x${n++}`;
   s.emu.createChat({ type: 'channel', title: postable, username: postable, members: [{ id: bot.botId, role: 'admin' }] });
   s.emu.createChat({ type: 'channel', title: readOnly, username: readOnly, members: [{ id: bot.botId, role: 'member' }] });
-  const c = await s.supervisor.create(OWNER, { platform: 'telegram', kind: 'bot', token: bot.token });
+  const c = await s.connections.create(OWNER, { platform: 'telegram', kind: 'bot', token: bot.token });
   assert.is(c.status, 'active');
   return { id: c.id, botId: bot.botId, postable: `@${postable}`, readOnly: `@${readOnly}` };
 }
@@ -39,7 +39,7 @@ async function failure(p: Promise<unknown>): Promise<AppError> {
   assert.instance(e, AppError, 'the send should fail with an AppError');
   return e as AppError;
 }
-const statusOf = async (id: string) => (await s.supervisor.get(OWNER, id)).status;
+const statusOf = async (id: string) => (await s.connections.get(OWNER, id)).status;
 const transitions = (id: string) => s.supervisor.actor(id)!.transitions.length;
 
 test("bad MarkdownV2 (Telegram: can't parse entities) fails that message for good; the connection stays active", async () => {
@@ -68,8 +68,9 @@ test('a channel that refuses the bot (Bad Request: need administrator rights) is
 });
 
 test('a driver that throws something other than an AppError: INTERNAL, and the connection stays active', async () => {
-  const real = s.platform.botDriver;
-  s.platform.botDriver = (ctx) => {
+  const bot = s.platforms.kind('telegram', 'bot');
+  const real = bot.driver;
+  bot.driver = (ctx) => {
     const d: Driver = real(ctx);
     return { ...d, send: (msg) => (msg.text === 'bug' ? Promise.reject(new TypeError('x is undefined')) : d.send(msg)) };
   };
@@ -83,7 +84,7 @@ test('a driver that throws something other than an AppError: INTERNAL, and the c
     assert.is(await statusOf(b.id), 'active');
     assert.is(transitions(b.id), before);
   } finally {
-    s.platform.botDriver = real;
+    bot.driver = real;
   }
 });
 

@@ -17,24 +17,24 @@ const OWNER = 'bob';
 async function activeAccount(): Promise<{ id: string; phone: string; userId: number }> {
   const phone = newPhone();
   const { userId } = await s.emu.createUser({ phone });
-  const c = await s.supervisor.create(OWNER, { platform: 'telegram', kind: 'user', method: 'phone', phone });
-  const done = await s.supervisor.submitCode(OWNER, c.id, s.emu.lastCode(phone)!.code);
+  const c = await s.connections.create(OWNER, { platform: 'telegram', kind: 'user', method: 'phone', phone });
+  const done = await s.connections.submitCode(OWNER, c.id, s.emu.lastCode(phone)!.code);
   assert.is(done.status, 'active');
   return { id: c.id, phone, userId };
 }
 
-const statusOf = async (id: string) => (await s.supervisor.get(OWNER, id)).status;
+const statusOf = async (id: string) => (await s.connections.get(OWNER, id)).status;
 
 test('supervisor restart in awaiting-code: the same code still signs in', async () => {
   const phone = newPhone();
   await s.emu.createUser({ phone });
-  const c = await s.supervisor.create(OWNER, { platform: 'telegram', kind: 'user', method: 'phone', phone });
+  const c = await s.connections.create(OWNER, { platform: 'telegram', kind: 'user', method: 'phone', phone });
   assert.is(c.status, 'awaiting-code');
   const code = s.emu.lastCode(phone)!.code;
   await s.restart();
   assert.is(await statusOf(c.id), 'awaiting-code');
   assert.is(s.emu.lastCode(phone)!.code, code, 'no second code was sent');
-  assert.is((await s.supervisor.submitCode(OWNER, c.id, code)).status, 'active');
+  assert.is((await s.connections.submitCode(OWNER, c.id, code)).status, 'active');
 });
 
 test('supervisor restart in active: back to active, no new login, no AUTH_KEY_DUPLICATED', async () => {
@@ -66,7 +66,7 @@ test('revoke-session: error TG_SESSION_EXPIRED and no retry storm', async () => 
   const bystander = await activeAccount();
   s.emu.fault({ type: 'revoke-session', target: a.phone });
   await until(async () => (await statusOf(a.id)) === 'error', 'revoked account in error', 8000);
-  const c = await s.supervisor.get(OWNER, a.id);
+  const c = await s.connections.get(OWNER, a.id);
   assert.is(c.error?.code, 'TG_SESSION_EXPIRED');
   const restarts = s.supervisor.actor(a.id)!.restarts;
   await new Promise((r) => setTimeout(r, 1200)); // 4 heartbeats: long enough for a storm to show
@@ -80,8 +80,8 @@ test('a connection that keeps failing opens its breaker; the others stay active'
   const good = await activeAccount();
   s.emu.fault({ type: 'refuse-connections', target: bad.phone, seconds: 60 });
   s.emu.fault({ type: 'drop-connections', target: bad.phone });
-  await until(async () => (await s.supervisor.get(OWNER, bad.id)).error?.code === 'CIRCUIT_OPEN', 'breaker open', 15_000);
-  const c = await s.supervisor.get(OWNER, bad.id);
+  await until(async () => (await s.connections.get(OWNER, bad.id)).error?.code === 'CIRCUIT_OPEN', 'breaker open', 15_000);
+  const c = await s.connections.get(OWNER, bad.id);
   assert.is(c.status, 'error');
   assert.ok(c.error?.retryAt && Date.parse(c.error.retryAt) > Date.now());
   assert.is(s.supervisor.actor(bad.id)!.breaker.state, 'open');
@@ -91,7 +91,7 @@ test('a connection that keeps failing opens its breaker; the others stay active'
   assert.equal(s.supervisor.totals(), sum.totals, 'the O(1) counters agree with a full walk');
   // Reconnect resets the breaker: once Telegram accepts connections again the account is back.
   s.emu.fault({ type: 'clear' });
-  assert.is((await s.supervisor.reconnect(OWNER, bad.id)).id, bad.id);
+  assert.is((await s.connections.reconnect(OWNER, bad.id)).id, bad.id);
   await until(async () => (await statusOf(bad.id)) === 'active', 'active after reconnect', 8000);
 });
 
@@ -116,8 +116,8 @@ test('sends: delivered once per message id (random_id), flood wait surfaces as T
 
 test('remove: logs out at Telegram, stops the actor, deletes rows and secrets', async () => {
   const a = await activeAccount();
-  await s.supervisor.remove(OWNER, a.id);
-  assert.is((await s.supervisor.get(OWNER, a.id).catch((e) => e)).code, 'NOT_FOUND');
+  await s.connections.remove(OWNER, a.id);
+  assert.is((await s.connections.get(OWNER, a.id).catch((e) => e)).code, 'NOT_FOUND');
   assert.is((await s.db.sql`select count(*)::int as n from connection_secrets where connection_id = ${a.id}`)[0]!.n, 0);
   const audit = await s.db.sql`select action from audit where target = ${a.id} order by id`;
   assert.ok(audit.some((r) => r.action === 'connection.deleted'));

@@ -1,4 +1,4 @@
-import type { Chat, Connection, Message, Page, Priority } from './types.ts';
+import type { ActorList, AuditEntry, ClusterView, Chat, Connection, Consent, MediaType, Message, Page, Priority, Upload, Webhook, WebhookDelivery } from './types.ts';
 
 // The public API of API.md and nothing else. The token goes out only in the Authorization header;
 // no cookies are ever set or read (credentials: 'omit').
@@ -21,11 +21,17 @@ export class ApiError extends Error {
 export type NewConnection =
   | { platform: 'telegram'; kind: 'user'; phone: string }
   | { platform: 'telegram'; kind: 'user'; method: 'qr' }
-  | { platform: 'telegram'; kind: 'bot'; token: string };
+  | { platform: 'telegram'; kind: 'bot'; token: string; updates?: 'poll' | 'none'; takeOver?: boolean }
+  | { platform: OAuthPlatform; kind: 'account'; redirectUri?: string }
+  | { platform: 'whatsapp'; kind: 'business-number'; phoneNumberId: string; accessToken: string; wabaId?: string };
 
-export interface NewMessage { connectionId: string; chat: string; text: string; priority: Priority }
+/** The platforms whose connections are made by consent at the platform (API.md "OAuth platforms"). */
+export const oauthPlatforms = ['instagram', 'threads', 'youtube', 'tiktok'] as const;
+export type OAuthPlatform = typeof oauthPlatforms[number];
 
-interface RequestOptions { body?: unknown; accept?: string; headers?: Record<string, string> }
+export interface NewMessage { connectionId: string; chat: string; text?: string; priority: Priority; media?: { type: MediaType; uploadId: string } }
+
+interface RequestOptions { body?: unknown; accept?: string; headers?: Record<string, string>; raw?: Blob }
 
 export class ApiClient {
   constructor(
@@ -39,11 +45,12 @@ export class ApiClient {
     const token = this.token();
     if (token) headers.Authorization = `Bearer ${token}`;
     if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
+    if (opts.raw) headers['Content-Type'] = opts.raw.type || 'application/octet-stream';
     let res: Response;
     try {
       res = await fetch(this.base + path, {
         method, headers, credentials: 'omit', cache: 'no-store',
-        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+        body: opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body)),
       });
     } catch {
       throw new ApiError(0, 'NETWORK', 'The service cannot be reached');
@@ -79,6 +86,11 @@ export class ApiClient {
   submitCode = (id: string, code: string) => this.json<Connection>('POST', `/v1/connections/${enc(id)}/code`, { body: { code } });
   submitPassword = (id: string, password: string) =>
     this.json<Connection>('POST', `/v1/connections/${enc(id)}/password`, { body: { password } });
+  resendCode = (id: string) => this.json<Connection>('POST', `/v1/connections/${enc(id)}/code/resend`);
+  requestRecovery = (id: string) => this.json<{ emailPattern: string }>('POST', `/v1/connections/${enc(id)}/password/recovery`);
+  recoverPassword = (id: string, code: string, newPassword?: string) =>
+    this.json<Connection>('POST', `/v1/connections/${enc(id)}/password/recovery/code`, { body: newPassword ? { code, newPassword } : { code } });
+  reauthorize = (id: string) => this.json<Connection>('POST', `/v1/connections/${enc(id)}/reauthorize`);
   reconnect = (id: string) => this.json<Connection>('POST', `/v1/connections/${enc(id)}/reconnect`, { body: {} });
   deleteConnection = (id: string) => this.json<void>('DELETE', `/v1/connections/${enc(id)}`);
   getQr = (id: string) => this.json<{ url: string; expiresAt: string }>('GET', `/v1/connections/${enc(id)}/qr`);
@@ -98,11 +110,37 @@ export class ApiClient {
   // One key per submission: a retried request after a dropped answer cannot queue the text twice.
   sendMessage = (body: NewMessage, idempotencyKey: string) =>
     this.json<Message>('POST', '/v1/messages', { body, headers: { 'Idempotency-Key': idempotencyKey } });
-  listMessages = (query: { connectionId?: string; status?: string; limit?: number; cursor?: string }) => {
+  // The file as the raw body (its type kept): the service streams it to storage; its id goes into media.uploadId.
+  uploadFile = (file: File) => this.json<Upload>('POST', `/v1/uploads?filename=${enc(file.name)}`, { raw: file });
+  editMessage = (id: string, text: string) => this.json<Message>('PATCH', `/v1/messages/${enc(id)}`, { body: { text } });
+  deleteMessage = (id: string) => this.json<Message>('DELETE', `/v1/messages/${enc(id)}`);
+  listMessages = (query: { connectionId?: string; status?: string; limit?: number; cursor?: string; q?: string }) => {
     const q = new URLSearchParams();
     for (const [k, v] of Object.entries(query)) if (v !== undefined) q.set(k, String(v));
     return this.json<Page<Message>>('GET', `/v1/messages?${q}`);
   };
+
+  audit = (query: { limit?: number; cursor?: string }, all = false) => {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) q.set(k, String(v));
+    return this.json<Page<AuditEntry>>('GET', `${all ? '/admin/audit' : '/v1/audit'}?${q}`);
+  };
+  listWebhooks = async (): Promise<Webhook[]> => (await this.json<{ items: Webhook[] }>('GET', '/v1/webhooks')).items;
+  createWebhook = (body: { url: string; events: string[] }) => this.json<Webhook>('POST', '/v1/webhooks', { body });
+  testWebhook = (id: string) => this.json<void>('POST', `/v1/webhooks/${enc(id)}/test`);
+  rotateWebhookSecret = (id: string) => this.json<Webhook>('POST', `/v1/webhooks/${enc(id)}/rotate-secret`);
+  setWebhookEnabled = (id: string, enabled: boolean) => this.json<Webhook>('PATCH', `/v1/webhooks/${enc(id)}`, { body: { enabled } });
+  deleteWebhook = (id: string) => this.json<void>('DELETE', `/v1/webhooks/${enc(id)}`);
+  webhookDeliveries = (id: string) => this.json<Page<WebhookDelivery>>('GET', `/v1/webhooks/${enc(id)}/deliveries`);
+  retryWebhookDelivery = (id: string, deliveryId: string) => this.json<void>('POST', `/v1/webhooks/${enc(id)}/deliveries/${enc(deliveryId)}/retry`);
+  consents = async (): Promise<Consent[]> => (await this.json<{ items: Consent[] }>('GET', '/v1/me/consents')).items;
+  decideConsent = (purpose: string, granted: boolean, version: string) =>
+    this.json<Consent>('PUT', `/v1/me/consents/${enc(purpose)}`, { body: { granted, version } });
+  exportMe = async (): Promise<Blob> => (await this.send('GET', '/v1/me/export')).blob();
+  deleteMe = () => this.json<void>('DELETE', '/v1/me');
+  actors = () => this.json<ActorList>('GET', '/admin/actors');
+  restartActor = (id: string) => this.json<unknown>('POST', `/admin/actors/${enc(id)}/restart`, { body: {} });
+  cluster = () => this.json<ClusterView>('GET', '/admin/cluster');
 }
 
 const enc = encodeURIComponent;

@@ -1,41 +1,10 @@
+import { t, tMaybe } from './i18n/index.ts';
 import type { ErrorInfo } from './types.ts';
 
-// One sentence per error code of API.md, written for the person at the console (the server's own
-// message is kept for codes this table does not know). A function gets the wait in seconds when known.
-type Sentence = string | ((seconds: number | undefined) => string);
-const sentences: Record<string, Sentence> = {
-  VALIDATION_ERROR: 'Some fields are not valid',
-  UNAUTHORIZED: 'The access token is missing, expired or not accepted; sign in again',
-  FORBIDDEN: 'This token is not allowed to do that',
-  NOT_FOUND: 'It does not exist (or was deleted)',
-  INVALID_STATE: 'The connection is not at the step this action needs',
-  CONNECTION_NOT_ACTIVE: 'The connection is not active; reconnect or log in first',
-  IDEMPOTENCY_CONFLICT: 'This request was already sent with different content',
-  PAYLOAD_TOO_LARGE: 'The request is larger than 1 MiB',
-  UNSUPPORTED_MEDIA_TYPE: 'The service does not accept this content type',
-  RATE_LIMITED: (s) => (s === undefined ? 'Too many requests; try again shortly' : `Too many requests; try again in ${s} s`),
-  INTERNAL: 'The service failed unexpectedly',
-  DEPENDENCY_UNAVAILABLE: 'A backing service is down; try again shortly',
-  CIRCUIT_OPEN: 'Paused after repeated failures; it retries by itself, or press Reconnect',
-  MEMORY_BUDGET_EXCEEDED: 'The connection used more than its memory budget and was stopped',
-  TG_PHONE_INVALID: 'Telegram does not accept this phone number',
-  TG_PHONE_BANNED: 'Telegram has banned this phone number',
-  TG_CODE_INVALID: 'The login code is wrong',
-  TG_CODE_EXPIRED: 'The login code has expired; start the login again',
-  TG_2FA_REQUIRED: 'The account has two-step verification; enter its password',
-  TG_PASSWORD_INVALID: 'The two-step verification password is wrong',
-  TG_SESSION_EXPIRED: 'Telegram ended the session (revoked or logged out); log in again',
-  TG_API_429: (s) => (s === undefined ? 'Telegram asks to wait before the next call' : `Telegram asks to wait ${s} s`),
-  TG_BOT_TOKEN_INVALID: 'Telegram does not know this bot token',
-  TG_CHAT_NOT_FOUND: 'Telegram cannot find this chat',
-  TG_NOT_MEMBER: 'The account is not a member of this chat',
-  TG_NOT_ADMIN: 'The account is not an admin of this chat',
-  TG_CHAT_WRITE_FORBIDDEN: 'The account may not write in this chat',
-  TG_UNAVAILABLE: 'Telegram cannot be reached right now; it retries by itself',
-  NETWORK: 'The service cannot be reached; check the network',
-};
-
-export const knownErrorCodes = (): string[] => Object.keys(sentences);
+// One sentence per error code, from the language's catalogue (`error.CODE`; `error.CODE.wait` when
+// the answer said how long to wait). A code the catalogue does not know keeps the server's message.
+/** Who acts in the chat: a bot connection is not "the account". */
+export type Actor = 'account' | 'bot';
 
 // Seconds to wait: `retryAfter` when the answer carried it, else the distance to `retryAt`.
 const waitSeconds = (err: ErrorInfo, now: number): number | undefined => {
@@ -48,8 +17,10 @@ const waitSeconds = (err: ErrorInfo, now: number): number | undefined => {
 };
 
 // "TG_API_429 — Telegram asks to wait 17 s". Plain text: callers put it in textContent.
-export const describeError = (err: ErrorInfo, now: number = Date.now()): string => {
-  const sentence = sentences[err.code];
-  if (sentence === undefined) return `${err.code} — ${err.message}`;
-  return `${err.code} — ${typeof sentence === 'string' ? sentence : sentence(waitSeconds(err, now))}`;
+export const describeError = (err: ErrorInfo, now: number = Date.now(), who: Actor = 'account'): string => {
+  const s = waitSeconds(err, now);
+  const w = t(who === 'bot' ? 'who.bot' : 'who.account');
+  const params = { s: s ?? '', who: w, Who: w.charAt(0).toUpperCase() + w.slice(1) };
+  const sentence = (s !== undefined ? tMaybe(`error.${err.code}.wait`, params) : undefined) ?? tMaybe(`error.${err.code}`, params);
+  return `${err.code} — ${sentence ?? err.message}`;
 };

@@ -15,10 +15,12 @@ export interface SocketLike {
 
 export interface LiveEventsOptions {
   url: () => string;
+  /** Subprotocols offered on each attempt (read every time: the token may have changed). */
+  protocols?: () => string[];
   onFrame: (frame: LiveFrame) => void;
   onState: (state: LiveState, retryInMs?: number) => void;
   onOpen: () => void;
-  connect?: (url: string) => SocketLike;
+  connect?: (url: string, protocols: string[]) => SocketLike;
   schedule?: (fn: () => void, ms: number) => unknown;
   cancel?: (handle: unknown) => void;
   random?: () => number;
@@ -29,12 +31,12 @@ export class LiveEvents {
   private timer: unknown;
   private attempt = 0;
   private stopped = false;
-  private readonly connectSocket: (url: string) => SocketLike;
+  private readonly connectSocket: (url: string, protocols: string[]) => SocketLike;
   private readonly schedule: (fn: () => void, ms: number) => unknown;
   private readonly cancel: (handle: unknown) => void;
 
   constructor(private readonly opts: LiveEventsOptions) {
-    this.connectSocket = opts.connect ?? ((url) => new WebSocket(url) as unknown as SocketLike);
+    this.connectSocket = opts.connect ?? ((url, protocols) => new WebSocket(url, protocols) as unknown as SocketLike);
     this.schedule = opts.schedule ?? ((fn, ms) => globalThis.setTimeout(fn, ms));
     this.cancel = opts.cancel ?? ((h) => globalThis.clearTimeout(h as number));
   }
@@ -55,7 +57,7 @@ export class LiveEvents {
     this.opts.onState('connecting');
     let ws: SocketLike;
     try {
-      ws = this.connectSocket(this.opts.url());
+      ws = this.connectSocket(this.opts.url(), this.opts.protocols?.() ?? []);
     } catch {
       this.retry();
       return;
@@ -90,5 +92,10 @@ export class LiveEvents {
   }
 }
 
-export const eventsUrl = (token: string, loc: { protocol: string; host: string }): string =>
-  `${loc.protocol === 'https:' ? 'wss:' : 'ws:'}//${loc.host}/v1/events?access_token=${encodeURIComponent(token)}`;
+export const eventsUrl = (loc: { protocol: string; host: string }): string =>
+  `${loc.protocol === 'https:' ? 'wss:' : 'ws:'}//${loc.host}/v1/events`;
+
+// The token rides in the handshake's Sec-WebSocket-Protocol header (`bearer`, then the token; the
+// server answers `bearer`), never in the URL, which proxies and access logs write down. A JWT is
+// base64url and dots: valid subprotocol characters.
+export const eventsProtocols = (token: string): string[] => ['bearer', token];

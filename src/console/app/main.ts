@@ -1,4 +1,5 @@
 import { replaceChildren } from './dom.ts';
+import { lang, setLang, t } from './i18n/index.ts';
 import { clearToken, loadToken, saveToken, takeTokenFromHash } from './token.ts';
 import { ConsoleView } from './views/console.view.ts';
 import { signInView } from './views/sign-in.view.ts';
@@ -6,6 +7,8 @@ import { signInView } from './views/sign-in.view.ts';
 // Entry point: a token from #token=… (then wiped from the URL) or from this tab's sessionStorage
 // opens the console; otherwise the sign-in form.
 const mount = document.getElementById('app')!;
+setLang(lang(), false);
+document.title = t('app.title');
 
 const signIn = (problem?: string): void => {
   clearToken();

@@ -1,5 +1,5 @@
 // Sign-in state. The token lives in sessionStorage (gone when the tab closes, never a cookie) and
-// leaves the page only as `Authorization: Bearer` or the WebSocket's `access_token` (API.md).
+// leaves the page only as `Authorization: Bearer` or the WebSocket's `bearer` subprotocol header.
 const key = 'integration-console.token';
 
 // `#token=<jwt>` lets an operator open a ready link; it is read once and wiped from the address
@@ -46,5 +46,18 @@ export const tokenSubject = (token: string): string | null => {
     return typeof json.sub === 'string' ? json.sub : null;
   } catch {
     return null;
+  }
+};
+
+// Whether to show the admin pages: the `scope` claim names `admin` (space-separated string or array).
+// Only a hint for the UI: the server answers 403 to /admin/* without the scope, whatever this says.
+export const tokenIsAdmin = (token: string): boolean => {
+  try {
+    const payload = token.split('.')[1] ?? '';
+    const json = JSON.parse(atob(payload.replace(/-/g, '+').replace(/_/g, '/'))) as { scope?: unknown };
+    const scopes = Array.isArray(json.scope) ? json.scope : typeof json.scope === 'string' ? json.scope.split(' ') : [];
+    return scopes.includes('admin');
+  } catch {
+    return false;
   }
 };

@@ -1,7 +1,7 @@
 import './fast-longs.ts'; // before 'telegram' loads: see fast-longs.ts
 import { Api, utils } from 'telegram';
-import { AppError } from '../../errors.ts';
-import type { ChatCheck } from '../../supervisor/types.ts';
+import { tgError } from './codes.ts';
+import type { ChatCheck } from '../adapter.ts';
 import type { AccountClient } from './account-client.ts';
 import { mapTelegramError } from './errors.ts';
 
@@ -13,7 +13,7 @@ type Ref = { kind: 'username'; name: string } | { kind: 'invite'; hash: string }
 export function parseChatRef(ref: string): Ref {
   const s = ref.trim();
   const link = /^(?:https?:\/\/)?(?:t\.me|telegram\.me)\/(.+)$/i.exec(s);
-  const path = link?.[1]?.replace(/\/+$/, '');
+  const path = link?.[1]?.replace(/(?<!\/)\/+$/, '');
   if (path) {
     const invite = /^(?:\+|joinchat\/)([\w-]+)$/.exec(path);
     if (invite) return { kind: 'invite', hash: invite[1]! };
@@ -21,7 +21,7 @@ export function parseChatRef(ref: string): Ref {
   }
   if (/^@[A-Za-z][\w]{3,31}$/.test(s)) return { kind: 'username', name: s.slice(1) };
   if (/^-?\d{1,20}$/.test(s)) return { kind: 'id', id: BigInt(s) };
-  throw new AppError('TG_CHAT_NOT_FOUND', 'Not a chat reference: use @name, a numeric id or a t.me link');
+  throw tgError('TG_CHAT_NOT_FOUND', 'Not a chat reference: use @name, a numeric id or a t.me link');
 }
 
 type Entity = Api.User | Api.Chat | Api.Channel | Api.ChatForbidden | Api.ChannelForbidden;
@@ -30,18 +30,18 @@ async function entityOf(c: AccountClient, ref: Ref): Promise<Entity> {
   if (ref.kind === 'username') {
     const res = await c.invoke(new Api.contacts.ResolveUsername({ username: ref.name }), 'contacts.resolveUsername');
     const found = [...res.chats, ...res.users].find((e) => utils.getPeerId(e) === utils.getPeerId(res.peer));
-    if (!found) throw new AppError('TG_CHAT_NOT_FOUND', 'Telegram does not know this chat');
+    if (!found) throw tgError('TG_CHAT_NOT_FOUND', 'Telegram does not know this chat');
     return found as Entity;
   }
   if (ref.kind === 'invite') {
     const res = await c.invoke(new Api.messages.CheckChatInvite({ hash: ref.hash }), 'messages.checkChatInvite');
     if (res instanceof Api.ChatInviteAlready) return res.chat as Entity;
-    throw new AppError('TG_NOT_MEMBER', 'The connection is not a member of this chat');
+    throw tgError('TG_NOT_MEMBER', 'The connection is not a member of this chat');
   }
   const id = ref.id;
   if (id > 0n) {
     const [user] = await c.invoke(new Api.users.GetUsers({ id: [utils.getInputUser(await inputOf(c, id))] }), 'users.getUsers');
-    if (!user || user instanceof Api.UserEmpty) throw new AppError('TG_CHAT_NOT_FOUND', 'Telegram does not know this chat');
+    if (!user || user instanceof Api.UserEmpty) throw tgError('TG_CHAT_NOT_FOUND', 'Telegram does not know this chat');
     return user as Api.User;
   }
   const s = String(-id);
@@ -49,12 +49,12 @@ async function entityOf(c: AccountClient, ref: Ref): Promise<Entity> {
     const input = await inputOf(c, id);
     const res = await c.invoke(new Api.channels.GetChannels({ id: [utils.getInputChannel(input)] }), 'channels.getChannels');
     const chat = res.chats[0];
-    if (!chat) throw new AppError('TG_CHAT_NOT_FOUND', 'Telegram does not know this chat');
+    if (!chat) throw tgError('TG_CHAT_NOT_FOUND', 'Telegram does not know this chat');
     return chat as Entity;
   }
   const res = await c.invoke(new Api.messages.GetChats({ id: [-id as unknown as never] }), 'messages.getChats');
   const chat = res.chats[0];
-  if (!chat) throw new AppError('TG_CHAT_NOT_FOUND', 'Telegram does not know this chat');
+  if (!chat) throw tgError('TG_CHAT_NOT_FOUND', 'Telegram does not know this chat');
   return chat as Entity;
 }
 
@@ -82,7 +82,7 @@ async function inputOf(c: AccountClient, id: bigint): Promise<Api.TypeInputPeer>
   await c.invoke(new Api.messages.GetDialogs({ offsetPeer: new Api.InputPeerEmpty(), limit: 100, hash: 0 as never }), 'messages.getDialogs');
   const found = await cachedInput(c, id);
   if (found) return found;
-  throw new AppError('TG_CHAT_NOT_FOUND', 'Telegram does not know this chat, or the connection has never seen it');
+  throw tgError('TG_CHAT_NOT_FOUND', 'Telegram does not know this chat, or the connection has never seen it');
 }
 
 /** The input peer to send to. */
@@ -112,7 +112,7 @@ const markedId = (e: Entity): string => String(utils.getPeerId(e));
 export async function checkAccountChat(c: AccountClient, refText: string): Promise<ChatCheck> {
   const entity = await entityOf(c, parseChatRef(refText));
   if (entity instanceof Api.ChatForbidden || entity instanceof Api.ChannelForbidden) {
-    throw new AppError('TG_NOT_MEMBER', 'The connection is not a member of this chat');
+    throw tgError('TG_NOT_MEMBER', 'The connection is not a member of this chat');
   }
   if (entity instanceof Api.User) {
     return {
@@ -121,7 +121,7 @@ export async function checkAccountChat(c: AccountClient, refText: string): Promi
     };
   }
   if (entity instanceof Api.Chat) {
-    if (entity.left || entity.deactivated) throw new AppError('TG_NOT_MEMBER', 'The connection is not a member of this chat');
+    if (entity.left || entity.deactivated) throw tgError('TG_NOT_MEMBER', 'The connection is not a member of this chat');
     const isAdmin = !!entity.creator || !!entity.adminRights;
     const rights = adminRights(entity.adminRights, !!entity.creator);
     return {
@@ -135,11 +135,11 @@ export async function checkAccountChat(c: AccountClient, refText: string): Promi
     channel: utils.getInputChannel(channel), participant: new Api.InputPeerSelf(),
   }), 'channels.getParticipant');
   const p = part.participant;
-  if (p instanceof Api.ChannelParticipantLeft) throw new AppError('TG_NOT_MEMBER', 'The connection is not a member of this chat');
+  if (p instanceof Api.ChannelParticipantLeft) throw tgError('TG_NOT_MEMBER', 'The connection is not a member of this chat');
   const creator = p instanceof Api.ChannelParticipantCreator;
   const admin = p instanceof Api.ChannelParticipantAdmin ? p.adminRights : undefined;
   const banned = p instanceof Api.ChannelParticipantBanned ? p.bannedRights : undefined;
-  if (banned?.viewMessages) throw new AppError('TG_NOT_MEMBER', 'The connection was removed from this chat');
+  if (banned?.viewMessages) throw tgError('TG_NOT_MEMBER', 'The connection was removed from this chat');
   const isAdmin = creator || !!admin;
   const rights = adminRights(admin, creator);
   const canSend = type === 'channel'
@@ -149,4 +149,10 @@ export async function checkAccountChat(c: AccountClient, refText: string): Promi
     platformChatId: markedId(channel), type, title: channel.title,
     ...(channel.username ? { username: channel.username } : {}), isAdmin, canSend, rights,
   };
+}
+
+/** With requireAdmin, a chat where the connection is not an admin is refused before anything is stored. */
+export function requireAdmin(check: ChatCheck, opts: { requireAdmin?: boolean } = {}): ChatCheck {
+  if (opts.requireAdmin && !check.isAdmin) throw tgError('TG_NOT_ADMIN', 'the connection is not an admin of this chat');
+  return check;
 }

@@ -37,7 +37,7 @@ export function serverKeyFingerprint(key: KeyObject): bigint {
 
 /** Adds every public key of the PEM text to GramJS's server key map; returns their fingerprints. */
 export function registerServerKeys(pem: string): bigint[] {
-  const blocks = pem.match(/-----BEGIN (?:RSA )?PUBLIC KEY-----[\s\S]+?-----END (?:RSA )?PUBLIC KEY-----/g) ?? [];
+  const blocks = pem.match(/-----BEGIN (?:RSA )?PUBLIC KEY-----[^-]+-----END (?:RSA )?PUBLIC KEY-----/g) ?? [];
   if (blocks.length === 0) throw new Error('TELEGRAM_SERVER_KEYS holds no PEM public key');
   return blocks.map((block) => {
     const key = createPublicKey(block);
@@ -68,10 +68,26 @@ export function pinnedConnection(port: number): typeof ConnectionTCPFull {
   };
 }
 
-// GramJS writes the session's port as int16: a port above 32767 cannot be saved, and GramJS ignores
-// the session port on connect anyway, so the session records 443 and the connection class pins the real one.
-const SESSION_PORT = 443;
-const EMULATOR_DC_ID = 2;
+// GramJS writes the session's port as int16 and ignores it on connect (always 80/443). Against
+// Telegram the port is 443 anyway; against a DC on another port (the emulator's DCs sit on ephemeral
+// ports above 32767) the session keeps the real port as uint16 (saveSession) and the connection class
+// connects there. A session saved before this (port 443) keeps connecting to TELEGRAM_DC's port.
+const LEGACY_PORTS = new Set([80, 443]);
+// The DC TELEGRAM_DC names: the emulator serves DC 1 there (its others come from help.getConfig).
+const CONFIGURED_DC_ID = 1;
+
+/** StringSession.save() with the port as uint16 (GramJS's int16 throws above 32767); loads with GramJS's reader. */
+export function saveSession(session: StringSession): string {
+  const key = session.authKey?.getKey();
+  if (!key || !session.serverAddress || !session.port) return '';
+  const address = Buffer.from(session.serverAddress);
+  const head = Buffer.alloc(3);
+  head.writeUInt8(session.dcId, 0);
+  head.writeUInt16BE(address.length, 1);
+  const port = Buffer.alloc(2);
+  port.writeUInt16BE(session.port, 0);
+  return `1${Buffer.concat([head, address, port, key]).toString('base64')}`;
+}
 
 const registeredPems = new Set<string>();
 
@@ -81,11 +97,19 @@ export function createTelegramClient(session: StringSession, config: TelegramCli
     registerServerKeys(config.serverKeysPem);
     registeredPems.add(config.serverKeysPem);
   }
+  // GramJS read a saved port above 32767 as a negative int16.
+  if (session.port < 0) session.setDC(session.dcId, session.serverAddress, session.port + 65_536);
+  (session as { save(): string }).save = () => saveSession(session);
   let connection: typeof ConnectionTCPFull = ConnectionTCPFull;
   if (config.dc) {
     const { host, port } = parseDc(config.dc);
-    session.setDC(session.dcId || EMULATOR_DC_ID, host, SESSION_PORT);
-    connection = pinnedConnection(port);
+    if (!session.serverAddress) session.setDC(CONFIGURED_DC_ID, host, port);
+    // Read at connect time: a session switched to another DC (a migration) carries that DC's port.
+    connection = class DcTCPFull extends ConnectionTCPFull {
+      constructor(opts: ConstructorParameters<typeof ConnectionTCPFull>[0]) {
+        super({ ...opts, port: session.port && !LEGACY_PORTS.has(session.port) ? session.port : port });
+      }
+    };
   }
   return new TelegramClient(session, config.apiId, config.apiHash, {
     connection,

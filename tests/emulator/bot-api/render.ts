@@ -1,6 +1,6 @@
 import type { World } from '../world/world.ts';
 import { botApiChatId } from '../world/world.ts';
-import type { Account, ChatRec, MemberRec, MessageRec } from '../world/types.ts';
+import type { Account, ChatRec, MediaRec, MemberRec, MessageRec } from '../world/types.ts';
 
 // World records → Bot API JSON objects (https://core.telegram.org/bots/api#available-types).
 
@@ -31,10 +31,32 @@ export function memberJson(world: World, member: MemberRec | undefined, userId: 
     : { user, status: 'administrator', can_be_edited: false, is_anonymous: false, ...rights };
 }
 
+/** A file's Bot API file_id: its type and digest, so that sending the id again finds the same file. */
+export const fileIdOf = (f: MediaRec): string => Buffer.from(`${f.type}:${f.sha256}:${f.size}`).toString('base64url');
+
+/** The Bot API object of a file (PhotoSize array, Document, Video, …) under the message field of its type. */
+export function mediaJson(f: MediaRec): Record<string, unknown> {
+  const file = { file_id: fileIdOf(f), file_unique_id: f.sha256.slice(0, 16), file_size: f.size };
+  const named = { ...(f.filename ? { file_name: f.filename } : {}), ...(f.mimeType ? { mime_type: f.mimeType } : {}) };
+  switch (f.type) {
+    case 'photo': return { photo: [{ ...file, width: 1280, height: 720 }] };
+    case 'video': return { video: { ...file, ...named, width: 0, height: 0, duration: 0 } };
+    case 'audio': return { audio: { ...file, ...named, duration: 0 } };
+    case 'voice': return { voice: { ...file, ...(f.mimeType ? { mime_type: f.mimeType } : {}), duration: 0 } };
+    // Telegram sends an animation as both fields, for clients that know only documents.
+    case 'animation': return { animation: { ...file, ...named, width: 0, height: 0, duration: 0 }, document: { ...file, ...named } };
+    default: return { document: { ...file, ...named } };
+  }
+}
+
 /** A message as the bot sees it: `from` a user, in a private chat with the other party or in a group/channel. */
 export function messageJson(world: World, m: MessageRec, botId: number): Record<string, unknown> {
   const from = world.accounts.get(m.fromId)!;
-  const base = { message_id: m.id, date: m.date, text: m.text };
+  const base = {
+    message_id: m.id, date: m.date,
+    ...(m.media ? { ...mediaJson(m.media), ...(m.text ? { caption: m.text } : {}) } : { text: m.text }),
+    ...(m.editedAt !== undefined ? { edit_date: m.editedAt } : {}),
+  };
   if (m.peer.type === 'user') {
     const other = m.fromId === botId ? world.accounts.get(m.peer.id)! : from;
     return { ...base, from: userJson(from), chat: privateChatJson(other) };

@@ -2,16 +2,18 @@ import { setMaxListeners } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { World } from '../world/world.ts';
-import { TgError, type BotRec, type ChatRec, type PeerRef, type WorldEvent } from '../world/types.ts';
-import { BodyError, delay, readParams, sendJson, listenOn } from '../http.ts';
-import { chatJson, memberJson, messageJson, privateChatJson, updateJson, userJson } from './render.ts';
+import { TgError, type BotRec, type ChatRec, type MediaRec, type MediaType, type PeerRef, type WorldEvent } from '../world/types.ts';
+import { BodyError, delay, isUploadedPart, readMultipart, readParams, sendJson, listenOn } from '../http.ts';
+import { chatJson, fileIdOf, memberJson, messageJson, privateChatJson, updateJson, userJson } from './render.ts';
+import { fetchLocal } from './fetch-url.ts';
 
 // The Bot API over HTTP: /bot<token>/<method>, GET query or POST JSON/form, Telegram's envelope
-// {ok, result} / {ok:false, error_code, description, parameters.retry_after}. No dedupe on
-// sendMessage: the Bot API has none.
+// {ok, result, description?} / {ok:false, error_code, description, parameters.retry_after}. No dedupe
+// on sendMessage: the Bot API has none. A bot's updates go to one consumer, as on Telegram: its
+// webhook, or the one getUpdates in flight (a newer one, or a webhook being set, ends it with 409).
 
 type Params = Record<string, unknown>;
-type BotMethod = (bot: BotRec, p: Params) => unknown | Promise<unknown>;
+type BotMethod = (bot: BotRec, p: Params, gone: AbortSignal) => unknown | Promise<unknown>;
 
 class BotApiError extends Error {
   constructor(readonly status: number, description: string, readonly retryAfter?: number) {
@@ -19,7 +21,51 @@ class BotApiError extends Error {
   }
 }
 
+/** A result Telegram sends with a description beside it (setWebhook's "Webhook was set"). */
+class Described {
+  constructor(readonly result: unknown, readonly description: string) {}
+}
+
 const MAX_POLL_S = 50; // Telegram caps getUpdates' long poll at 50 s
+const DEFAULT_MAX_CONNECTIONS = 40;
+
+// core.telegram.org/bots/api#sending-files: multipart uploads up to 10 MB for photos and 50 MB for
+// other files; files by URL up to 5 MB (photos) and 20 MB (others).
+const MB = 1024 * 1024;
+const UPLOAD_MAX = 50 * MB;
+const PHOTO_MAX = 10 * MB;
+const URL_PHOTO_MAX = 5 * MB;
+const URL_FILE_MAX = 20 * MB;
+
+// Telegram's descriptions for the rules the world enforces, word for word where they are known.
+const DESCRIPTIONS = {
+  notModified: 'Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message',
+  cantEdit: "Bad Request: message can't be edited",
+  cantDelete: "Bad Request: message can't be deleted",
+  editNotFound: 'Bad Request: message to edit not found',
+  deleteNotFound: 'Bad Request: message to delete not found',
+  wrongFile: 'Bad Request: wrong file identifier/HTTP URL specified',
+  urlFailed: 'Bad Request: failed to get HTTP URL content',
+} as const;
+
+const mediaMethods: Record<string, MediaType> = {
+  sendPhoto: 'photo', sendDocument: 'document', sendVideo: 'video', sendAudio: 'audio', sendVoice: 'voice', sendAnimation: 'animation',
+};
+
+// Telegram's 409 descriptions, word for word: what a bot whose updates go elsewhere gets.
+export const CONFLICT = {
+  webhookActive: "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",
+  otherPoller: 'Conflict: terminated by other getUpdates request; make sure that only one bot instance is running',
+  webhookSet: 'Conflict: terminated by setWebhook request',
+} as const;
+
+type WakeReason = 'update' | 'timeout' | 'gone' | keyof typeof CONFLICT;
+
+// Webhooks are posted only to this machine (the emulator reaches no network). Like a local
+// telegram-bot-api server, it takes plain http and any port there; elsewhere Telegram's rules apply.
+const isLoopback = (u: URL) => ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname);
+
+const truthy = (v: unknown) => v === true || v === 'true' || v === 'True' || v === '1';
 
 // MarkdownV2 wants these escaped with '\' everywhere outside code (they never open an entity) and
 // refuses the message otherwise, with this description. Only this rule of the parser is emulated.
@@ -37,11 +83,13 @@ export class BotApiServer {
   readonly address = { host: '127.0.0.1', port: 0 };
   private readonly server: Server;
   private readonly sockets = new Map<Socket, number | undefined>();
-  private readonly polls = new Map<number, { wake: (reason: 'update' | 'conflict' | 'timeout') => void }>();
+  private readonly polls = new Map<number, { wake: (reason: WakeReason) => void }>();
   private readonly pushing = new Set<number>();
   private readonly stopping = new AbortController();
   private readonly unsubscribe: () => void;
   private readonly methods: Record<string, BotMethod>;
+  /** Files sent before, by file_id: a send may name one instead of uploading it again. */
+  private readonly fileIds = new Map<string, MediaRec>();
 
   constructor(private readonly world: World) {
     // Every pending long poll (one per bot: 500 in bench:send) listens for the stop; each removes its
@@ -62,20 +110,22 @@ export class BotApiServer {
         return [...chat.members.values()].filter((m) => m.role !== 'member').map((m) => memberJson(world, m, m.id));
       },
       sendMessage: (bot, p) => this.sendMessage(bot, p),
-      getUpdates: (bot, p) => this.getUpdates(bot, p),
-      setWebhook: (bot, p) => {
-        if (typeof p.url !== 'string') throw new BotApiError(400, 'Bad Request: bad webhook: URL must be provided');
-        bot.webhook = p.url || undefined;
-        this.polls.get(bot.id)?.wake('conflict');
-        void this.pushWebhook(bot);
-        return true;
+      ...Object.fromEntries(Object.entries(mediaMethods).map(([name, type]) => [name, (bot: BotRec, p: Params) => this.sendMedia(bot, p, type)])),
+      editMessageText: (bot, p) => this.editMessage(bot, p, 'text'),
+      editMessageCaption: (bot, p) => this.editMessage(bot, p, 'caption'),
+      deleteMessage: (bot, p) => this.deleteMessage(bot, p),
+      getUpdates: (bot, p, gone) => this.getUpdates(bot, p, gone),
+      setWebhook: (bot, p) => this.setWebhook(bot, p),
+      deleteWebhook: (bot, p) => this.deleteWebhook(bot, p),
+      getWebhookInfo: (bot) => {
+        const base = { url: bot.webhook?.url ?? '', has_custom_certificate: false, pending_update_count: bot.updates.length };
+        const hook = bot.webhook;
+        if (!hook) return base;
+        return {
+          ...base, max_connections: hook.maxConnections,
+          ...(hook.lastErrorDate !== undefined ? { last_error_date: hook.lastErrorDate, last_error_message: hook.lastErrorMessage } : {}),
+        };
       },
-      deleteWebhook: (bot, p) => {
-        bot.webhook = undefined;
-        if (p.drop_pending_updates === true || p.drop_pending_updates === 'true') bot.updates = [];
-        return true;
-      },
-      getWebhookInfo: (bot) => ({ url: bot.webhook ?? '', has_custom_certificate: false, pending_update_count: bot.updates.length }),
     };
   }
 
@@ -99,13 +149,19 @@ export class BotApiServer {
       }
       const method = Object.entries(this.methods).find(([name]) => name.toLowerCase() === match[2]!.toLowerCase())?.[1];
       if (!method) throw new BotApiError(404, 'Not Found');
-      const params = await readParams(req, url);
-      const result = await method(bot, params);
+      const params = /^multipart\/form-data/i.test(req.headers['content-type'] ?? '') ? await readMultipart(req, url, UPLOAD_MAX) : await readParams(req, url);
+      // The caller hung up before the answer (a poller that gave up): its long poll stops waiting.
+      const gone = new AbortController();
+      res.on('close', () => gone.abort());
+      const result = await method(bot, params, gone.signal);
       const latency = this.world.faults.latencyMs(bot.id);
       if (latency > 0) await delay(latency, this.stopping.signal);
-      sendJson(res, 200, { ok: true, result });
+      if (result instanceof Described) sendJson(res, 200, { ok: true, result: result.result, description: result.description });
+      else sendJson(res, 200, { ok: true, result });
     } catch (err) {
       const e = this.toBotApiError(err);
+      // A refused upload is not read to its end: the connection closes after the answer.
+      if (e.status === 413) res.setHeader('connection', 'close');
       sendJson(res, e.status, {
         ok: false, error_code: e.status, description: e.message,
         ...(e.retryAfter !== undefined ? { parameters: { retry_after: e.retryAfter } } : {}),
@@ -122,6 +178,7 @@ export class BotApiServer {
         PEER_ID_INVALID: 'Bad Request: chat not found',
         MESSAGE_EMPTY: 'Bad Request: message text is empty',
         MESSAGE_TOO_LONG: 'Bad Request: message is too long',
+        MEDIA_CAPTION_TOO_LONG: 'Bad Request: message caption is too long',
       };
       return new BotApiError(400, known[err.message] ?? `Bad Request: ${err.message}`);
     }
@@ -164,20 +221,101 @@ export class BotApiServer {
     return memberJson(this.world, chat.members.get(userId), userId);
   }
 
-  private sendMessage(bot: BotRec, p: Params): unknown {
-    const peer = this.peerOf(p.chat_id);
+  /** The chat a bot posts into, with the Bot API's own refusals before the world's rights check. */
+  private postTarget(bot: BotRec, chatId: unknown): PeerRef {
+    const peer = this.peerOf(chatId);
     if (peer.type === 'chat') {
       const member = peer.chat.members.get(bot.id);
       if (!member) throw new BotApiError(403, `Forbidden: bot is not a member of the ${peer.chat.kind} chat`);
       if (peer.chat.kind === 'channel' && member.role === 'member') throw new BotApiError(400, 'Bad Request: need administrator rights in the channel chat');
     }
+    return peer;
+  }
+
+  private sendMessage(bot: BotRec, p: Params): unknown {
+    const peer = this.postTarget(bot, p.chat_id);
     if (String(p.parse_mode ?? '').toLowerCase() === 'markdownv2') checkMarkdownV2(String(p.text ?? ''));
     const { message } = this.world.send(bot, peer, String(p.text ?? ''), null);
     return messageJson(this.world, message, bot.id);
   }
 
-  private async getUpdates(bot: BotRec, p: Params): Promise<unknown> {
-    if (bot.webhook) throw new BotApiError(409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first");
+  /**
+   * sendPhoto, sendDocument, …: the file as a multipart upload, a file_id sent before, or an HTTP URL
+   * the emulator fetches itself (only from this machine), each with Telegram's size limits.
+   */
+  private async sendMedia(bot: BotRec, p: Params, type: MediaType): Promise<unknown> {
+    const peer = this.postTarget(bot, p.chat_id);
+    const given = p[type];
+    let file: MediaRec;
+    if (isUploadedPart(given)) {
+      const u = given.upload;
+      file = { type, size: u.size, sha256: u.sha256, ...(u.filename ? { filename: u.filename } : {}), ...(u.mimeType ? { mimeType: u.mimeType } : {}) };
+    } else if (typeof given === 'string' && /^https?:\/\//i.test(given)) {
+      const got = await fetchLocal(given, type === 'photo' ? URL_PHOTO_MAX : URL_FILE_MAX);
+      if (got === 'too-large') throw new BotApiError(400, DESCRIPTIONS.wrongFile);
+      if (!got) throw new BotApiError(400, DESCRIPTIONS.urlFailed);
+      file = { type, ...got };
+    } else if (typeof given === 'string' && given) {
+      const known = this.fileIds.get(given);
+      if (!known) throw new BotApiError(400, DESCRIPTIONS.wrongFile);
+      file = { ...known, type };
+    } else {
+      throw new BotApiError(400, `Bad Request: there is no ${type} in the request`);
+    }
+    if (type === 'photo' && file.size > PHOTO_MAX) throw new BotApiError(400, 'Bad Request: PHOTO_SAVE_FILE_INVALID');
+    const caption = String(p.caption ?? '');
+    if (String(p.parse_mode ?? '').toLowerCase() === 'markdownv2') checkMarkdownV2(caption);
+    const { message } = this.world.send(bot, peer, caption, null, undefined, file);
+    this.fileIds.set(fileIdOf(file), file);
+    return messageJson(this.world, message, bot.id);
+  }
+
+  /** editMessageText (a text message) and editMessageCaption (a message with a file). */
+  private editMessage(bot: BotRec, p: Params, field: 'text' | 'caption'): unknown {
+    const peer = this.peerOf(p.chat_id);
+    const id = Number(p.message_id);
+    let current;
+    try {
+      current = this.world.findMessage(bot, peer, id);
+    } catch {
+      throw new BotApiError(400, DESCRIPTIONS.editNotFound);
+    }
+    if (field === 'text' && current.media) throw new BotApiError(400, 'Bad Request: there is no text in the message to edit');
+    if (field === 'caption' && !current.media) throw new BotApiError(400, 'Bad Request: there is no caption in the message to edit');
+    const text = String(p[field] ?? '');
+    if (field === 'text' && !text.trim()) throw new BotApiError(400, 'Bad Request: message text is empty');
+    if (String(p.parse_mode ?? '').toLowerCase() === 'markdownv2') checkMarkdownV2(text);
+    try {
+      return messageJson(this.world, this.world.editMessage(bot, peer, id, text, { via: 'bot-api' }), bot.id);
+    } catch (err) {
+      if (err instanceof TgError && err.message === 'MESSAGE_NOT_MODIFIED') throw new BotApiError(400, DESCRIPTIONS.notModified);
+      if (err instanceof TgError && err.message === 'MESSAGE_AUTHOR_REQUIRED') throw new BotApiError(400, DESCRIPTIONS.cantEdit);
+      throw err;
+    }
+  }
+
+  private deleteMessage(bot: BotRec, p: Params): unknown {
+    const peer = this.peerOf(p.chat_id);
+    const id = Number(p.message_id);
+    try {
+      this.world.findMessage(bot, peer, id);
+    } catch {
+      throw new BotApiError(400, DESCRIPTIONS.deleteNotFound);
+    }
+    try {
+      this.world.deleteMessages(bot, peer, [id], { via: 'bot-api' });
+    } catch (err) {
+      if (err instanceof TgError && err.message === 'MESSAGE_DELETE_FORBIDDEN') throw new BotApiError(400, DESCRIPTIONS.cantDelete);
+      throw err;
+    }
+    return true;
+  }
+
+  private async getUpdates(bot: BotRec, p: Params, gone: AbortSignal): Promise<unknown> {
+    bot.getUpdatesCalls++;
+    if (bot.webhook) throw new BotApiError(409, CONFLICT.webhookActive);
+    // One consumer per bot, like Telegram: a newer getUpdates ends the one in flight with 409.
+    this.polls.get(bot.id)?.wake('otherPoller');
     const offset = Number(p.offset ?? 0);
     const limit = Math.min(100, Math.max(1, Number(p.limit ?? 100)));
     const timeoutS = Math.min(MAX_POLL_S, Math.max(0, Number(p.timeout ?? 0)));
@@ -185,24 +323,50 @@ export class BotApiServer {
     if (offset > 0) bot.updates = bot.updates.filter((u) => u.updateId >= offset);
     const pick = () => (offset < 0 ? bot.updates.slice(offset) : bot.updates).slice(0, limit).map((u) => updateJson(this.world, u, bot.id));
     if (bot.updates.length > 0 || timeoutS === 0) return pick();
-    // One long poll per bot, like Telegram: a newer request terminates the older one with 409.
-    this.polls.get(bot.id)?.wake('conflict');
-    const reason = await new Promise<'update' | 'conflict' | 'timeout'>((resolve) => {
+    const reason = await new Promise<WakeReason>((resolve) => {
       const onStop = () => entry.wake('update');
+      const onGone = () => entry.wake('gone');
       const timer = setTimeout(() => entry.wake('timeout'), timeoutS * 1000);
       const entry = {
-        wake: (r: 'update' | 'conflict' | 'timeout') => {
+        wake: (r: WakeReason) => {
           clearTimeout(timer);
           this.stopping.signal.removeEventListener('abort', onStop);
+          gone.removeEventListener('abort', onGone);
           if (this.polls.get(bot.id) === entry) this.polls.delete(bot.id);
           resolve(r);
         },
       };
       this.polls.set(bot.id, entry);
       this.stopping.signal.addEventListener('abort', onStop, { once: true });
+      gone.addEventListener('abort', onGone, { once: true });
     });
-    if (reason === 'conflict') throw new BotApiError(409, 'Conflict: terminated by other getUpdates request; make sure that only one bot instance is running');
+    if (reason === 'otherPoller' || reason === 'webhookSet' || reason === 'webhookActive') throw new BotApiError(409, CONFLICT[reason]);
     return pick();
+  }
+
+  private setWebhook(bot: BotRec, p: Params): Described {
+    const raw = p.url === undefined || p.url === null ? '' : String(p.url);
+    if (raw === '') return this.deleteWebhook(bot, p);
+    const url = URL.canParse(raw) ? new URL(raw) : undefined;
+    if (!url || (!isLoopback(url) && url.protocol !== 'https:')) throw new BotApiError(400, 'Bad Request: bad webhook: An HTTPS URL must be provided for webhook');
+    if (!isLoopback(url) && !['', '80', '88', '443', '8443'].includes(url.port)) {
+      throw new BotApiError(400, 'Bad Request: bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443');
+    }
+    const maxConnections = p.max_connections === undefined ? DEFAULT_MAX_CONNECTIONS : Number(p.max_connections);
+    if (!Number.isInteger(maxConnections) || maxConnections < 1 || maxConnections > 100) throw new BotApiError(400, 'Bad Request: invalid max_connections specified');
+    const secretToken = p.secret_token === undefined || p.secret_token === '' ? undefined : String(p.secret_token);
+    const same = bot.webhook?.url === raw && bot.webhook.secretToken === secretToken && bot.webhook.maxConnections === maxConnections;
+    if (truthy(p.drop_pending_updates)) bot.updates = [];
+    if (same) return new Described(true, 'Webhook is already set');
+    this.world.setWebhook(bot, { url: raw, secretToken, maxConnections });
+    return new Described(true, 'Webhook was set');
+  }
+
+  private deleteWebhook(bot: BotRec, p: Params): Described {
+    if (truthy(p.drop_pending_updates)) bot.updates = [];
+    if (!bot.webhook) return new Described(true, 'Webhook is already deleted');
+    this.world.setWebhook(bot, undefined);
+    return new Described(true, 'Webhook was deleted');
   }
 
   private onEvent(e: WorldEvent): void {
@@ -213,6 +377,11 @@ export class BotApiServer {
         if (acc.webhook) void this.pushWebhook(acc);
         else this.polls.get(id)?.wake('update');
       }
+    } else if (e.type === 'webhook') {
+      const bot = this.world.accounts.get(e.botId);
+      if (bot?.kind !== 'bot' || !bot.webhook) return;
+      this.polls.get(bot.id)?.wake('webhookSet');
+      void this.pushWebhook(bot);
     } else if (e.type === 'drop') {
       for (const [socket, botId] of this.sockets) if (e.accountId === undefined || botId === e.accountId) socket.destroy();
     }
@@ -231,16 +400,24 @@ export class BotApiServer {
 
   private async drainWebhook(bot: BotRec): Promise<void> {
     while (bot.webhook && bot.updates.length > 0 && !this.stopping.signal.aborted) {
+      const hook = bot.webhook;
+      // Anywhere but this machine is out of reach: the updates wait there (pending_update_count).
+      if (!isLoopback(new URL(hook.url))) return;
       const u = bot.updates[0]!;
+      const fail = (message: string) => {
+        hook.lastErrorDate = Math.floor(this.world.clock.now() / 1000);
+        hook.lastErrorMessage = message;
+      };
       try {
-        const res = await fetch(bot.webhook, {
-          method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(updateJson(this.world, u, bot.id)),
+        const res = await fetch(hook.url, {
+          method: 'POST', body: JSON.stringify(updateJson(this.world, u, bot.id)),
+          headers: { 'content-type': 'application/json', ...(hook.secretToken ? { 'x-telegram-bot-api-secret-token': hook.secretToken } : {}) },
           signal: AbortSignal.any([this.stopping.signal, AbortSignal.timeout(10_000)]),
         });
         await res.arrayBuffer();
-        if (!res.ok) return;
+        if (!res.ok) return fail(`Wrong response from the webhook: ${res.status} ${res.statusText}`);
       } catch {
-        return;
+        return fail('Connection refused');
       }
       if (bot.updates[0] === u) bot.updates.shift();
     }

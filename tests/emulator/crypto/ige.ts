@@ -21,7 +21,7 @@ const D0 = new Uint32Array(256), D1 = new Uint32Array(256), D2 = new Uint32Array
     dbl[i] = (i << 1) ^ ((i >> 7) * 283);
     third[dbl[i]! ^ i] = i;
   }
-  let x2 = 0;
+  let x2: number | undefined;
   let xInv = 0;
   for (let x = 0; !S[x]; x ^= x2 || 1) {
     let s = xInv ^ (xInv << 1) ^ (xInv << 2) ^ (xInv << 3) ^ (xInv << 4);
@@ -36,11 +36,11 @@ const D0 = new Uint32Array(256), D1 = new Uint32Array(256), D2 = new Uint32Array
     E0[x] = enc = (enc << 24) ^ (enc >>> 8);
     E1[x] = enc = (enc << 24) ^ (enc >>> 8);
     E2[x] = enc = (enc << 24) ^ (enc >>> 8);
-    E3[x] = enc = (enc << 24) ^ (enc >>> 8);
+    E3[x] = (enc << 24) ^ (enc >>> 8);
     D0[s] = dec = (dec << 24) ^ (dec >>> 8);
     D1[s] = dec = (dec << 24) ^ (dec >>> 8);
     D2[s] = dec = (dec << 24) ^ (dec >>> 8);
-    D3[s] = dec = (dec << 24) ^ (dec >>> 8);
+    D3[s] = (dec << 24) ^ (dec >>> 8);
     xInv = third[xInv] || 1;
   }
 }

@@ -8,7 +8,7 @@ import type { World } from '../world/world.ts';
 import { decryptFromClient, encryptForClient, serverMsgId } from './envelope.ts';
 import { FullFrameDecoder, FullFrameEncoder } from './framing.ts';
 import { Handshake } from './handshake.ts';
-import { methods, publicMethods, type MethodContext } from './methods/index.ts';
+import { anyDcMethods, methods, publicMethods, type MethodContext } from './methods/index.ts';
 import type { MtprotoServer } from './server.ts';
 import { ID, big, container, native, parseContainer, rpcError, rpcResult, serialiseAnswer, unpackGzip, type OutMessage } from './tl.ts';
 
@@ -33,8 +33,11 @@ function isWrapper(request: unknown): request is { query: unknown } {
  * names by wrapping every closure it creates (__name), a measurable cost on the per-request path.
  */
 class Context implements MethodContext {
-  constructor(readonly world: World, readonly authKey: AuthKeyRec, readonly dc: { host: string; port: number }) {}
+  constructor(readonly world: World, readonly authKey: AuthKeyRec, readonly dc: { id: number; host: string; port: number }) {}
   user(): UserRec {
+    return this.world.userOn(this.authKey, this.dc.id);
+  }
+  authorised(): UserRec {
     return this.world.requireUser(this.authKey);
   }
 }
@@ -103,8 +106,9 @@ export class MtprotoConnection {
     const keyId = packet.readBigUInt64LE(0);
     if (keyId === 0n) return this.onPlain(packet);
     const rec = this.server.world.authKeys.get(keyId);
-    if (!rec) {
-      // Unknown key: Telegram answers the transport error -404 and the client treats its key as broken.
+    if (!rec || rec.dc !== this.server.dcId) {
+      // Unknown key (or one another DC made): Telegram answers the transport error -404 and the client
+      // treats its key as broken.
       const err = Buffer.alloc(4);
       err.writeInt32LE(-404, 0);
       this.socket.end(this.encoder.encode(err));
@@ -157,10 +161,7 @@ export class MtprotoConnection {
       process.stderr.write(`[emulator] handshake refused: ${step.error}\n`);
       return this.close();
     }
-    if ('authKey' in step) {
-      this.server.world.registerAuthKey(step.authKey);
-      this.server.world.counters.handshakes++;
-    }
+    if ('authKey' in step) this.server.newAuthKey(step.authKey);
     const body = step.reply.getBytes();
     const plain = Buffer.alloc(20 + body.length);
     plain.writeBigInt64LE(serverMsgId(true), 8);
@@ -198,13 +199,17 @@ export class MtprotoConnection {
       name = request.className;
       if (this.duplicate) throw new TgError(406, 'AUTH_KEY_DUPLICATED');
       if (rec.revoked) throw new TgError(401, 'AUTH_KEY_UNREGISTERED');
+      const world = this.server.world;
+      const migrateTo = world.faults.takeMigrate(rec.userId, name);
+      if (migrateTo > 0) throw world.migrate('NETWORK', migrateTo);
       const method = methods[name];
       if (!method) {
         process.stderr.write(`[emulator] UNKNOWN MTProto method ${name}: answering 400 METHOD_NOT_IMPLEMENTED\n`);
         throw new TgError(400, 'METHOD_NOT_IMPLEMENTED');
       }
-      const ctx = new Context(this.server.world, rec, this.server.address);
-      if (!publicMethods.has(name)) ctx.user();
+      const ctx = new Context(world, rec, this.server.dc);
+      if (anyDcMethods.has(name)) ctx.authorised();
+      else if (!publicMethods.has(name)) ctx.user();
       return rpcResult(msgId, serialiseAnswer(await method(ctx, request)));
     } catch (err) {
       if (err instanceof TgError) return rpcResult(msgId, rpcError(err.code, err.message));

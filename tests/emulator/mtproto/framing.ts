@@ -19,10 +19,13 @@ export class FullFrameDecoder {
     this.pendingBytes += chunk.length;
     const out: Buffer[] = [];
     while (this.pendingBytes >= 4) {
-      const head = this.pending.length === 1 ? this.pending[0]! : this.flatten();
-      const len = head.readInt32LE(0);
+      const first = this.pending[0]!;
+      const len = (first.length >= 4 ? first : this.flatten()).readInt32LE(0);
       if (len < 12 || len > MAX_PACKET) throw new Error(`bad TCP full packet length ${len}`);
+      // Joined only once complete: a 512 KiB file part arrives in ~8 socket reads, and joining at
+      // each read copied it 8 times over.
       if (this.pendingBytes < len) break;
+      const head = this.pending.length === 1 ? this.pending[0]! : this.flatten();
       const packet = head.subarray(0, len);
       const crc = packet.readUInt32LE(len - 4);
       if (crc32(packet.subarray(0, len - 4)) !== crc) throw new Error('bad TCP full checksum');

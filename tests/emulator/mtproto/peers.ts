@@ -1,6 +1,6 @@
 import { Api } from 'telegram';
 import type { World } from '../world/world.ts';
-import type { Account, ChatRec, MessageRec, Rights, UserRec } from '../world/types.ts';
+import type { Account, ChatRec, MediaRec, MessageRec, Rights, UserRec } from '../world/types.ts';
 import { big } from './tl.ts';
 
 // World records → GramJS Api objects, as one viewer sees them (self flag, out flag, peer of a
@@ -65,6 +65,29 @@ export function apiMessage(m: MessageRec, viewerId: number): Api.Message {
     id: m.id, out: m.fromId === viewerId, post: broadcast,
     fromId: broadcast ? undefined : new Api.PeerUser({ userId: big(m.fromId) }),
     peerId: apiPeerOf(m, viewerId), date: m.date, message: m.text,
+    ...(m.media ? { media: apiMedia(m.media, m.id, m.date) } : {}),
+    ...(m.editedAt !== undefined ? { editDate: m.editedAt } : {}),
+  });
+}
+
+/**
+ * A message's file as a client sees it: a photo (one size, 1280×720: the emulator keeps no pixels) or
+ * a document with the attributes of its type. Ids derive from the message; nothing is downloadable.
+ */
+export function apiMedia(f: MediaRec, messageId: number, date: number): Api.TypeMessageMedia {
+  const id = big(BigInt(messageId) * 1000n + BigInt(f.size % 1000));
+  const common = { id, accessHash: big(BigInt(`0x${f.sha256.slice(0, 15)}`)), fileReference: Buffer.from(f.sha256.slice(0, 16), 'hex'), date, dcId: 1 };
+  if (f.type === 'photo') {
+    return new Api.MessageMediaPhoto({ photo: new Api.Photo({ ...common, sizes: [new Api.PhotoSize({ type: 'y', w: 1280, h: 720, size: f.size })] }) });
+  }
+  const attributes: Api.TypeDocumentAttribute[] = [];
+  if (f.filename) attributes.push(new Api.DocumentAttributeFilename({ fileName: f.filename }));
+  if (f.type === 'video' || f.type === 'animation') attributes.push(new Api.DocumentAttributeVideo({ duration: 0, w: 0, h: 0 }));
+  if (f.type === 'animation') attributes.push(new Api.DocumentAttributeAnimated());
+  if (f.type === 'audio' || f.type === 'voice') attributes.push(new Api.DocumentAttributeAudio({ duration: 0, voice: f.type === 'voice' }));
+  return new Api.MessageMediaDocument({
+    ...(f.type === 'voice' ? { voice: true } : {}), ...(f.type === 'video' ? { video: true } : {}),
+    document: new Api.Document({ ...common, mimeType: f.mimeType ?? 'application/octet-stream', size: big(f.size), attributes }),
   });
 }
 

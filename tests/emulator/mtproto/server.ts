@@ -7,36 +7,50 @@ import type { WorldEvent } from '../world/types.ts';
 import { MtprotoConnection } from './connection.ts';
 import { incomingUpdate } from './peers.ts';
 
-// The MTProto TCP listener: accepts connections, knows which connection serves which auth key and
-// user (for AUTH_KEY_DUPLICATED and for pushing updates) and turns world events into pushes,
-// drops and refusals.
+// One DC's MTProto TCP listener: accepts connections, knows which connection serves which auth key
+// and user (for AUTH_KEY_DUPLICATED and for pushing updates) and turns world events into pushes,
+// drops and refusals. Each DC has its own listener and its own auth keys; the world is shared.
 
 export class MtprotoServer {
-  readonly address = { host: '127.0.0.1', port: 0 };
+  /** This DC: its id and where it listens (what help.getConfig calls this_dc). */
+  readonly dc: { id: number; host: string; port: number };
   private readonly server: Server;
   private readonly conns = new Set<MtprotoConnection>();
   private readonly byAuthKey = new Map<bigint, Set<MtprotoConnection>>();
   private readonly byUser = new Map<number, Set<MtprotoConnection>>();
   private readonly unsubscribe: () => void;
 
-  constructor(readonly world: World, readonly serverKey: ServerKey) {
+  private readonly counters: { handshakes: number; connectionsAccepted: number; connections: () => number };
+
+  constructor(readonly world: World, readonly serverKey: ServerKey, readonly dcId: number) {
+    this.dc = { id: dcId, host: '127.0.0.1', port: 0 };
+    this.counters = world.dcCounters.get(dcId)!;
+    this.counters.connections = () => this.conns.size;
     this.server = createServer((socket) => {
       if (world.faults.refuses(undefined, true)) {
         socket.destroy();
         return;
       }
       world.counters.connectionsAccepted++;
+      this.counters.connectionsAccepted++;
       this.conns.add(new MtprotoConnection(socket, this));
     });
-    world.connectionCount = () => this.conns.size;
     this.unsubscribe = world.on((e) => this.onEvent(e));
   }
 
   async listen(host: string, port: number): Promise<number> {
     // A benchmark opens thousands of connections at once; the default backlog (511) drops some.
-    this.address.port = await listenOn(this.server, host, port, 8192);
-    this.address.host = host;
-    return this.address.port;
+    this.dc.port = await listenOn(this.server, host, port, 8192);
+    this.dc.host = host;
+    this.world.dcAddresses.set(this.dcId, { host, port: this.dc.port });
+    return this.dc.port;
+  }
+
+  /** A DH exchange finished here: the new key belongs to this DC. */
+  newAuthKey(key: Buffer): void {
+    this.world.registerAuthKey(key, this.dcId);
+    this.world.counters.handshakes++;
+    this.counters.handshakes++;
   }
 
   /** Registers the connection under its auth key; a second live one is flagged duplicate (and counted). */
@@ -92,7 +106,8 @@ export class MtprotoServer {
         for (const id of e.recipients) {
           if (!this.byUser.has(id)) continue; // not connected: most recipients in a benchmark
           const user = this.world.accounts.get(id);
-          if (user?.kind !== 'user') continue;
+          // Updates flow on the account's home DC only (a key imported elsewhere is for files).
+          if (user?.kind !== 'user' || user.dc !== this.dcId) continue;
           const conns = this.userConns(id);
           if (conns.length === 0) continue;
           const body = incomingUpdate(this.world, e.message, user).getBytes();

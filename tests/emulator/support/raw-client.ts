@@ -35,6 +35,10 @@ export class RawClient {
   private saltConfirmed = false;
   private seq = 0;
   private lastMsgId = 0n;
+  /** A transport error the server sent instead of a message (-404: it does not know the key). */
+  transportError?: number;
+  /** Settles when the server (or close()) ends the connection. */
+  readonly closed: Promise<void>;
 
   private constructor(socket: Socket, key: Buffer) {
     this.socket = socket;
@@ -43,6 +47,7 @@ export class RawClient {
     socket.on('data', (d) => {
       for (const frame of this.decoder.push(d)) this.onFrame(frame);
     });
+    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
     socket.on('close', () => {
       for (const p of this.pending.values()) p.reject(new Error('connection closed'));
       this.pending.clear();
@@ -88,6 +93,11 @@ export class RawClient {
     });
   }
 
+  /** Sends a serialised message that has no rpc_result (ping_delay_disconnect answers a pong). */
+  send(body: Buffer): void {
+    this.write([body]);
+  }
+
   close(): void {
     this.socket.destroy();
   }
@@ -126,6 +136,7 @@ export class RawClient {
   }
 
   private onFrame(frame: Buffer): void {
+    if (frame.length === 4) this.transportError = frame.readInt32LE(0);
     if (frame.length < 24) return;
     const msgKey = frame.subarray(8, 24);
     const { key, iv } = keyIv(this.key, msgKey, 8);

@@ -13,11 +13,10 @@ export class TgError extends Error {
   }
 }
 
-/** "+44 7700 900123" → "447700900123": Telegram keys accounts by the digits. */
-export const normalizePhone = (phone: string): string => phone.replace(/[\s()+-]/g, '');
-export const validPhone = (digits: string): boolean => /^\d{7,15}$/.test(digits);
-
 export const floodWait = (seconds: number): TgError => new TgError(420, `FLOOD_WAIT_${seconds}`, seconds);
+
+/** How a login code reaches the user (the API's names): `auth.sentCodeType…` on the wire. */
+export type CodeType = 'app' | 'sms' | 'call' | 'flash-call' | 'missed-call' | 'email' | 'fragment';
 
 export interface UserRec {
   kind: 'user';
@@ -26,7 +25,18 @@ export interface UserRec {
   phone: string;
   firstName: string;
   username?: string;
+  /** The home DC: the only one that serves this account (others answer *_MIGRATE_<dc>). */
+  dc: number;
   srp?: SrpVerifier;
+  /** The order codes are delivered in: sendCode sends the first, each resendCode the next. */
+  codeTypes: CodeType[];
+  /** Seconds before resendCode may move on (Telegram's `timeout`); undefined = per type. */
+  codeTimeoutS?: number;
+  codeLength?: number;
+  loginEmail?: string;
+  recoveryEmail?: string;
+  /** The 2FA recovery code last "emailed" (auth.requestPasswordRecovery). */
+  recovery?: { code: string; expiresAt: number };
   /** Update sequence of the user's private box (private chats and basic groups). */
   pts: number;
   box: Array<{ pts: number; message: MessageRec }>;
@@ -40,9 +50,19 @@ export interface BotRec {
   firstName: string;
   token: string;
   revoked: boolean;
-  webhook?: string;
+  webhook?: WebhookRec;
+  /** getUpdates calls answered (conflicts included) since the bot was created. */
+  getUpdatesCalls: number;
   updates: Array<{ updateId: number; message: MessageRec }>;
   nextUpdateId: number;
+}
+
+export interface WebhookRec {
+  url: string;
+  secretToken?: string;
+  maxConnections: number;
+  lastErrorDate?: number;
+  lastErrorMessage?: string;
 }
 
 export type Account = UserRec | BotRec;
@@ -87,6 +107,24 @@ export interface MessageRec {
   randomId: string | null;
   /** The formatting the sender sent (MTProto `entities`), Bot API style; absent when none. */
   entities?: EntityRec[];
+  /** The file the message carries (`text` is then its caption): only its facts, never its bytes. */
+  media?: MediaRec;
+  /** Domain time (s) of the last edit, and how many edits changed it (a repeat answered MESSAGE_NOT_MODIFIED does not count). */
+  editedAt?: number;
+  edits?: number;
+  /** Deleted for everyone: kept in the delivered log, gone from the chat. */
+  deleted?: boolean;
+}
+
+export type MediaType = 'photo' | 'document' | 'video' | 'audio' | 'voice' | 'animation';
+
+/** What a chat shows of a file, and what tests compare: its size and SHA-256. */
+export interface MediaRec {
+  type: MediaType;
+  size: number;
+  sha256: string;
+  filename?: string;
+  mimeType?: string;
 }
 
 /**
@@ -103,11 +141,25 @@ export interface EntityRec {
   custom_emoji_id?: string;
 }
 
-export interface LoginCode { phone: string; hash: string; code: string; expiresAt: number }
+export interface LoginCode {
+  phone: string;
+  hash: string;
+  /** What the user must type for the current delivery (for a flash call: the calling number's digits). */
+  code: string;
+  /** The digits shared by every delivery of this login (Telegram resends the same code). */
+  base: string;
+  expiresAt: number;
+  /** Index into the user's codeTypes of the delivery in force. */
+  step: number;
+  /** Domain time (ms) before which resendCode answers FLOOD_WAIT. */
+  resendAt: number;
+}
 
 export interface AuthKeyRec {
   id: bigint;
   key: Buffer;
+  /** The DC that made this key: other DCs do not know it (transport error -404 there). */
+  dc: number;
   salt: bigint;
   userId?: number;
   revoked: boolean;
@@ -120,6 +172,14 @@ export interface AuthKeyRec {
   qr?: { token: Buffer; expiresAt: number; acceptedBy?: number };
 }
 
+export interface DcStats {
+  connections: number;
+  activeAuthKeys: number;
+  /** DH key exchanges completed on this DC since start. */
+  handshakes: number;
+  connectionsAccepted: number;
+}
+
 export interface Stats {
   connections: number;
   activeAuthKeys: number;
@@ -129,6 +189,11 @@ export interface Stats {
   handshakes: number;
   /** MTProto TCP connections accepted since start (a client that reconnects adds one). */
   connectionsAccepted: number;
+  /** Every PHONE_/USER_/NETWORK_MIGRATE_X answer and auth.loginTokenMigrateTo served since start. */
+  migrationsServed: number;
+  byDc: Record<string, DcStats>;
+  /** Bot API getUpdates calls per bot id (bots that made none are left out). */
+  getUpdatesCalls: Record<string, number>;
 }
 
 /** What the wire layers must push: the world decides who gets what, they render and send. */
@@ -136,4 +201,5 @@ export type WorldEvent =
   | { type: 'message'; message: MessageRec; recipients: number[] }
   | { type: 'login-token'; authKeyId: bigint }
   | { type: 'drop'; accountId?: number }
+  | { type: 'webhook'; botId: number }
   | { type: 'revoked'; accountId?: number };

@@ -2,10 +2,11 @@
 // unknown. A sendMessage whose answer never came may have been posted (the emulator posts, then
 // holds the answer: the `latency` fault), so it carries outcomeUnknown and the delivery layer
 // does not resend it; a refused connection, or one closed before any answer, may be retried.
-import { createServer } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AppError } from '../../../src/errors.ts';
+import type { OutboundMedia } from '../../../src/platforms/adapter.ts';
 import { BotApi } from '../../../src/platforms/telegram/bot-api.ts';
 import { startEmulator, type Emulator } from '../../emulator/index.ts';
 
@@ -51,7 +52,7 @@ test('a read-only call that times out is safe to repeat: outcome not unknown', a
   emu.fault({ type: 'latency', target: bot.botId, seconds: 1 });
   const e = await failure(api.getChat(chat));
   assert.is(e.code, 'TG_UNAVAILABLE');
-  assert.is(e.outcomeUnknown, undefined);
+  assert.is(e.outcomeUnknown, false);
 });
 
 // The emulator reads the request head and destroys the socket before acting on it: what a request
@@ -62,7 +63,7 @@ test('a connection closed before any answer: nothing was posted, a sendMessage m
   emu.fault({ type: 'refuse-connections', target: bot.botId, seconds: 5 });
   const e = await failure(api.sendMessage({ chat_id: chat, text: 'closed unanswered' }));
   assert.is(e.code, 'TG_UNAVAILABLE');
-  assert.is(e.outcomeUnknown, undefined);
+  assert.is(e.outcomeUnknown, false);
   assert.match(e.message, /unreachable \((UND_ERR_SOCKET|ECONNRESET|EPIPE)\)/);
   assert.is(emu.delivered().filter((m) => m.text === 'closed unanswered').length, 0);
 });
@@ -76,7 +77,7 @@ test('a refused connection never reached Telegram: a sendMessage may be retried'
   const api = new BotApi({ baseUrl: `http://127.0.0.1:${port}`, token: bot.token, timeoutMs: 2000 });
   const e = await failure(api.sendMessage({ chat_id: chat, text: 'never left' }));
   assert.is(e.code, 'TG_UNAVAILABLE');
-  assert.is(e.outcomeUnknown, undefined);
+  assert.is(e.outcomeUnknown, false);
   assert.match(e.message, /unreachable \(ECONNREFUSED\)/);
 });
 
@@ -85,7 +86,53 @@ test('an error answer from the Bot API is definite: mapped code, outcome known',
   const api = new BotApi({ baseUrl: emu.botApi, token: bot.token });
   const e = await failure(api.sendMessage({ chat_id: '@no_such_channel_here', text: 'x' }));
   assert.is(e.code, 'TG_CHAT_NOT_FOUND');
-  assert.is(e.outcomeUnknown, undefined);
+  assert.is(e.outcomeUnknown, false);
+});
+
+// A multipart body built in memory would read the whole file before the first byte left. This Bot API
+// answers as soon as the request's head is in and closes: what the client read of the file by then is
+// bounded by the socket buffers, not the file (48 MiB here, one 512 KiB block yielded again and again).
+test('sendDocument streams the file: a Bot API that answers before reading the body sees only part of it read', async () => {
+  const server = createServer((socket) => {
+    let head = '';
+    socket.on('data', (d: Buffer) => {
+      if (head.includes('\r\n\r\n')) return;
+      head += d.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      socket.pause();
+      const body = JSON.stringify({ ok: false, error_code: 400, description: 'Bad Request: not now' });
+      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`, () => socket.destroy());
+    });
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const size = 48 * 1024 * 1024;
+  const block = Buffer.alloc(512 * 1024, 7);
+  let pulled = 0;
+  let stopped = false;
+  const media: OutboundMedia = {
+    type: 'document', filename: 'big.bin', contentType: 'application/octet-stream', size, sha256: '',
+    async* read() {
+      try {
+        for (let at = 0; at < size; at += block.length) {
+          pulled += block.length;
+          yield block;
+        }
+      } finally {
+        stopped = true;
+      }
+    },
+  };
+  try {
+    const { port } = server.address() as AddressInfo;
+    const api = new BotApi({ baseUrl: `http://127.0.0.1:${port}`, token: '1:x', timeoutMs: 5000 });
+    await failure(api.sendMedia(media, { chat_id: '@nowhere' }));
+    assert.ok(pulled <= size / 3, `${pulled} of ${size} bytes read before the answer`);
+    for (let i = 0; i < 100 && !stopped; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(stopped, 'the file is no longer read once the request is over');
+  } finally {
+    await new Promise((r) => server.close(r));
+  }
 });
 
 test.run();

@@ -5,8 +5,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Api, errors } from 'telegram';
-import { AppError } from '../../../src/errors.ts';
-import { endsConnection, mapBotApiError, mapTelegramError } from '../../../src/platforms/telegram/errors.ts';
+import { endsConnection } from '../../../src/errors.ts';
+import { tgError } from '../../../src/platforms/telegram/codes.ts';
+import { mapBotApiError, mapTelegramError } from '../../../src/platforms/telegram/errors.ts';
 
 const request = new Api.messages.SendMessage({ peer: new Api.InputPeerSelf(), message: 'x', randomId: 1 as never });
 const rpc = (errorMessage: string, errorCode: number) => mapTelegramError(errors.RPCMessageToError({ errorMessage, errorCode } as never, request));
@@ -46,6 +47,16 @@ test('PEER_FLOOD (a spam-limited account) is permanent, says so, and is no flood
   assert.is(endsConnection(e), false);
 });
 
+test("Telegram's PHONE_NUMBER_INVALID is 422 TG_PHONE_INVALID (a malformed string, refused before any call, stays 400)", () => {
+  for (const status of [400, 406]) {
+    const e = rpc('PHONE_NUMBER_INVALID', status);
+    assert.is(e.code, 'TG_PHONE_INVALID');
+    assert.is(e.status, 422);
+    assert.is(e.retryable, false);
+  }
+  assert.is(tgError('TG_PHONE_INVALID', 'malformed').status, 400);
+});
+
 test('unknown ids are TG_CHAT_NOT_FOUND', () => {
   for (const name of ['USER_ID_INVALID', 'PEER_ID_INVALID', 'CHANNEL_INVALID']) assert.is(rpc(name, 400).code, 'TG_CHAT_NOT_FOUND', name);
 });
@@ -70,7 +81,7 @@ test('unchanged: flood waits, revoked sessions, Telegram-side failures and dead 
   const socket = mapTelegramError(new Error('Cannot send requests while disconnected'));
   assert.is(socket.code, 'TG_UNAVAILABLE');
   assert.ok(endsConnection(socket));
-  assert.ok(endsConnection(new AppError('TG_UNAVAILABLE', 'Telegram did not answer messages.sendMessage within 15000 ms')));
+  assert.ok(endsConnection(tgError('TG_UNAVAILABLE', 'Telegram did not answer messages.sendMessage within 15000 ms')));
 });
 
 test("Bot API 400s are Telegram's answer about the message: permanent, with its reason", () => {

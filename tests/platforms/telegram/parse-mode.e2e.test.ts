@@ -19,8 +19,8 @@ let n = 0;
 async function activeAccount(): Promise<{ id: string; userId: number }> {
   const phone = newPhone();
   const { userId } = await s.emu.createUser({ phone, firstName: 'Fmt' });
-  const c = await s.supervisor.create(OWNER, { platform: 'telegram', kind: 'user', method: 'phone', phone });
-  assert.is((await s.supervisor.submitCode(OWNER, c.id, s.emu.lastCode(phone)!.code)).status, 'active');
+  const c = await s.connections.create(OWNER, { platform: 'telegram', kind: 'user', method: 'phone', phone });
+  assert.is((await s.connections.submitCode(OWNER, c.id, s.emu.lastCode(phone)!.code)).status, 'active');
   return { id: c.id, userId };
 }
 
@@ -89,7 +89,7 @@ test("bad markup fails the message for good with the Bot API's reason; nothing i
   const a = await activeAccount();
   const to = await recipient();
   const bot = s.emu.createBot({ username: `pm${process.pid}x${n++}_bot` });
-  const b = await s.supervisor.create(OWNER, { platform: 'telegram', kind: 'bot', token: bot.token });
+  const b = await s.connections.create(OWNER, { platform: 'telegram', kind: 'bot', token: bot.token });
   const sent = s.emu.stats().delivered;
   const fromAccount = await s.supervisor.send(message(a.id, to.chat, 'Release 1.4 is out.', { parseMode: 'markdown' })).catch((e: unknown) => e);
   const fromBot = await s.supervisor.send(message(b.id, String(to.userId), 'Release 1.4 is out.', { parseMode: 'markdown' })).catch((e: unknown) => e);
@@ -103,7 +103,7 @@ test("bad markup fails the message for good with the Bot API's reason; nothing i
   assert.is((html as AppError).code, 'VALIDATION_ERROR');
   assert.match((html as AppError).message, 'can\'t parse entities: Can\'t find end tag corresponding to start tag "b"');
   assert.is(s.emu.stats().delivered, sent, 'nothing reached any chat');
-  assert.is((await s.supervisor.get(OWNER, a.id)).status, 'active');
+  assert.is((await s.connections.get(OWNER, a.id)).status, 'active');
   // The same text escaped goes out from both, with the same visible text from the account.
   await s.supervisor.send(message(a.id, to.chat, 'Release 1\\.4 is out\\.', { parseMode: 'markdown' }));
   assert.is(lastTo(to.userId)!.text, 'Release 1.4 is out.');

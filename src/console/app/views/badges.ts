@@ -11,4 +11,4 @@ export const messageBadge = (status: MessageStatus): HTMLSpanElement =>
 const badgeTone = (s: ConnectionStatus): string =>
   s === 'active' ? 'ok' : s === 'error' ? 'bad' : s === 'stopped' ? 'muted' : s.startsWith('awaiting') ? 'wait' : 'busy';
 
-const messageTone: Record<string, string> = { queued: 'muted', sending: 'busy', sent: 'ok', failed: 'bad' };
+const messageTone: Record<string, string> = { queued: 'muted', sending: 'busy', sent: 'ok', failed: 'bad', cancelled: 'muted' };

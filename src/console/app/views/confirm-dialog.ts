@@ -1,4 +1,5 @@
 import { h } from '../dom.ts';
+import { t } from '../i18n/index.ts';
 
 // A native <dialog>: modal, traps focus, Escape cancels, focus returns to the opener afterwards.
 export const confirmDialog = (question: string, confirmLabel: string): Promise<boolean> =>
@@ -11,7 +12,7 @@ export const confirmDialog = (question: string, confirmLabel: string): Promise<b
       opener?.focus();
       resolve(ok);
     };
-    const cancel = h('button', { type: 'button', class: 'btn', onclick: () => finish(false) }, 'Cancel');
+    const cancel = h('button', { type: 'button', class: 'btn', onclick: () => finish(false) }, t('common.cancel'));
     dialog.append(
       h('p', { id: 'confirm-q' }, question),
       h('div', { class: 'actions' },

@@ -2,15 +2,18 @@ import { ApiError, type NewConnection } from '../api-client.ts';
 import { busy, field, h, uid } from '../dom.ts';
 import { checkBotToken, checkPhone } from '../validate.ts';
 import { type Ctx, connectionName, errorLine } from './context.ts';
+import { t } from '../i18n/index.ts';
+import { oauthForm, whatsappForm } from './platform-forms.view.ts';
 
-type Method = 'phone' | 'qr' | 'bot';
+type Method = 'phone' | 'qr' | 'bot' | 'oauth' | 'whatsapp';
 
-// "Add a connection": a phone login, a QR login or a bot token. Creating the connection is all
+// "Add a connection": a phone login, a QR login or a bot token (Telegram), a platform's consent page
+// (Instagram, Threads, YouTube, TikTok) or a WhatsApp business number. Creating the connection is all
 // this panel does; the next steps (code, password, QR image) live in the connection's own panel,
 // driven by its status, so they survive a reload and follow live events.
 export const connectForms = (ctx: Ctx): HTMLElement => {
   const group = uid('method');
-  const forms = { phone: phoneForm(ctx), qr: qrForm(ctx), bot: botForm(ctx) };
+  const forms = { phone: phoneForm(ctx), qr: qrForm(ctx), bot: botForm(ctx), oauth: oauthForm(ctx), whatsapp: whatsappForm(ctx) };
   const choose = (m: Method) => {
     for (const [k, f] of Object.entries(forms)) f.hidden = k !== m;
   };
@@ -19,27 +22,28 @@ export const connectForms = (ctx: Ctx): HTMLElement => {
       h('input', { type: 'radio', name: group, value: m, checked: m === 'phone', onchange: () => choose(m) }), label);
   choose('phone');
   return h('section', { class: 'panel panel--add', 'aria-labelledby': 'add-title' },
-    h('h2', { id: 'add-title' }, 'Add a connection'),
-    h('fieldset', { class: 'choices' }, h('legend', null, 'How to connect'),
-      radio('phone', 'Phone'), radio('qr', 'QR code'), radio('bot', 'Bot')),
-    forms.phone, forms.qr, forms.bot);
+    h('h2', { id: 'add-title' }, t('add.title')),
+    h('fieldset', { class: 'choices' }, h('legend', null, t('add.how')),
+      radio('phone', t('add.phone')), radio('qr', t('add.qr')), radio('bot', t('add.bot')),
+      radio('oauth', t('add.oauth')), radio('whatsapp', t('add.wa'))),
+    forms.phone, forms.qr, forms.bot, forms.oauth, forms.whatsapp);
 };
 
 const create = async (ctx: Ctx, body: NewConnection): Promise<void> => {
   const conn = await ctx.api.createConnection(body);
   ctx.upsert(conn);
   ctx.select(conn.id);
-  ctx.toast('info', `${connectionName(conn)}: connection created (${conn.status})`);
+  ctx.toast('info', t('conn.created.toast', { name: connectionName(conn), status: conn.status }));
 };
 
 const formError = () => h('p', { class: 'form-error', role: 'alert' });
 
 const phoneForm = (ctx: Ctx): HTMLFormElement => {
-  const phone = field('Phone number', h('input', { type: 'tel', name: 'phone', autocomplete: 'tel', inputmode: 'tel', placeholder: '+44 7700 900123' }),
-    'International format with the country code. Telegram sends a login code to the app.');
+  const phone = field(t('add.phone.label'), h('input', { type: 'tel', name: 'phone', autocomplete: 'tel', inputmode: 'tel', placeholder: '+44 7700 900123' }),
+    t('add.phone.hint'));
   const problem = formError();
   const form = h('form', { class: 'connect-form', novalidate: true, 'data-form': 'phone' },
-    phone.wrap, problem, h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'btn btn--primary' }, 'Send code')));
+    phone.wrap, problem, h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'btn btn--primary' }, t('add.phone.submit'))));
   phone.input.addEventListener('input', () => phone.setError(null));
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -67,8 +71,8 @@ const phoneForm = (ctx: Ctx): HTMLFormElement => {
 const qrForm = (ctx: Ctx): HTMLFormElement => {
   const problem = formError();
   const form = h('form', { class: 'connect-form', 'data-form': 'qr' },
-    h('p', { class: 'hint' }, 'Shows a QR code to scan from Telegram on a phone that is already logged in (Settings → Devices → Link Desktop Device).'),
-    problem, h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'btn btn--primary' }, 'Show QR code')));
+    h('p', { class: 'hint' }, t('add.qr.hint')),
+    problem, h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'btn btn--primary' }, t('add.qr.submit'))));
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     problem.textContent = '';
@@ -83,11 +87,11 @@ const qrForm = (ctx: Ctx): HTMLFormElement => {
 
 const botForm = (ctx: Ctx): HTMLFormElement => {
   // A bot token is a password: masked on screen, never autofilled or spell-checked (sent nowhere else).
-  const token = field('Bot token', h('input', { type: 'password', name: 'bot-token', autocomplete: 'off', spellcheck: 'false', placeholder: '123456:ABC-def' }),
-    'From @BotFather. It is stored encrypted and never shown again.');
+  const token = field(t('add.bot.label'), h('input', { type: 'password', name: 'bot-token', autocomplete: 'off', spellcheck: 'false', placeholder: '123456:ABC-def' }),
+    t('add.bot.hint'));
   const problem = formError();
   const form = h('form', { class: 'connect-form', novalidate: true, 'data-form': 'bot' },
-    token.wrap, problem, h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'btn btn--primary' }, 'Add bot')));
+    token.wrap, problem, h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'btn btn--primary' }, t('add.bot.submit'))));
   token.input.addEventListener('input', () => token.setError(null));
   form.addEventListener('submit', async (e) => {
     e.preventDefault();

@@ -1,6 +1,7 @@
 import type { ApiClient } from '../api-client.ts';
 import { h } from '../dom.ts';
 import type { Connection, Message } from '../types.ts';
+import { t } from '../i18n/index.ts';
 
 const hourMs = 3_600_000;
 // 10 pages of 100 bound the start-up cost; beyond that the tile reads "1000+".
@@ -26,13 +27,13 @@ export class StatsView {
       this.tiles.set(key, { value, el });
       return el;
     };
-    this.root = h('section', { class: 'stats', 'aria-label': 'Overview' },
-      tile('active', 'active', 'ok'),
-      tile('login', 'logging in', 'wait'),
-      tile('error', 'error', 'bad'),
-      tile('stopped', 'stopped', 'muted'),
-      tile('sent', 'sent (1 h)', 'ok'),
-      tile('failed', 'failed (1 h)', 'bad'),
+    this.root = h('section', { class: 'stats', 'aria-label': t('stats.label') },
+      tile('active', t('stats.active'), 'ok'),
+      tile('login', t('stats.login'), 'wait'),
+      tile('error', t('stats.error'), 'bad'),
+      tile('stopped', t('stats.stopped'), 'muted'),
+      tile('sent', t('stats.sent'), 'ok'),
+      tile('failed', t('stats.failed'), 'bad'),
     );
   }
 

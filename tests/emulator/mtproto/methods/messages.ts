@@ -24,7 +24,7 @@ const botApiTypes: Record<string, string> = {
   InputMessageEntityMentionName: 'text_mention', MessageEntityCustomEmoji: 'custom_emoji', MessageEntityBankCard: 'bank_card_number',
 };
 
-function entityRec(e: Api.TypeMessageEntity): EntityRec {
+export function entityRec(e: Api.TypeMessageEntity): EntityRec {
   const collapsed = e instanceof Api.MessageEntityBlockquote && e.collapsed;
   const type = collapsed ? 'expandable_blockquote'
     : botApiTypes[e.className] ?? e.className.replace(/^MessageEntity/, '').replace(/(?<=[a-z])(?=[A-Z])/g, '_').toLowerCase();
