@@ -34,6 +34,9 @@ const pollMs = 2_000;
 export class ConsoleView {
   readonly root: HTMLElement;
   private readonly connections = new Map<string, Connection>();
+  // Deleted here: the status frame of the logout that the delete ran (`stopped`) can arrive after the
+  // DELETE's answer and would put the row back. Ids are never reused, so the set only grows by deletes.
+  private readonly removed = new Set<string>();
   private selectedId: string | null = null;
   private readonly list: ConnectionList;
   private readonly detail: ConnectionDetail;
@@ -267,6 +270,7 @@ export class ConsoleView {
 
   // Frames and HTTP answers can cross; the newer `updatedAt` wins.
   private upsert(c: Connection, fromEvent = false): void {
+    if (this.removed.has(c.id)) return;
     const prev = this.connections.get(c.id);
     if (prev && prev.updatedAt > c.updatedAt) return;
     this.connections.set(c.id, c);
@@ -281,6 +285,7 @@ export class ConsoleView {
   }
 
   private removeConnection(id: string): void {
+    this.removed.add(id);
     this.connections.delete(id);
     if (this.selectedId === id) this.selectedId = null;
     this.render();
