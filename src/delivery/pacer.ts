@@ -2,9 +2,10 @@
 // by next-free-slot scheduling:
 // a message either takes a free slot now, waits in memory for one that is at most holdMs away
 // (best priority first), or is deferred to a computed future slot (the caller reschedules the row).
-// Deferred slots are spread at the sustainable rate, so a burst of 50 into one chat comes back one
-// per second instead of all at once, and a later message of the same or lower priority queues
-// behind them instead of jumping ahead. Time comes from an injected Clock.
+// Deferred slots are placed by the chat's windows, counting the slots already promised: a burst of 50
+// into a Telegram chat (1 per second) comes back one per second instead of all at once, a burst of 10
+// to a WhatsApp customer (45 per 270 s) comes back together; a later message of the same or lower
+// priority queues behind them instead of jumping ahead. Time comes from an injected Clock.
 //
 // A slot is taken before the row is marked `sending` and before the platform call leaves; on a
 // saturated event loop that gap varied by hundreds of ms, and the emulator served 143–656 flood
@@ -58,11 +59,9 @@ interface Waiter { rank: number; order: number; seq: number; wake: () => void }
 
 interface Bucket {
   windows: Window[];
-  /** average spacing the windows allow, ms: the step between deferred slots */
-  interval: number;
   pausedUntil: number;
-  /** per priority rank: the next slot handed to a deferred message */
-  horizon: [number, number, number];
+  /** per priority rank: slots promised to deferred messages (ascending; dropped when taken or old) */
+  promised: [number[], number[], number[]];
   waiters: Set<Waiter>;
   /** per window: answer times of the last n finished calls, ascending */
   answered: number[][];
@@ -110,14 +109,15 @@ export class Pacer {
         this.prune(now);
         // Messages already waiting in memory with a better place go first, one slot each.
         const ahead = [...chat.waiters].filter((o) => o !== w && before(o, w)).length;
-        let at = Math.max(earliest(chat, now), earliest(conn, now)) + ahead * chat.interval;
+        let at = Math.max(earliest(chat, now), earliest(conn, now), ahead > 0 ? fit(chat, [], now, ahead) : now);
         // Deferred messages of the same or higher priority are ahead in the line: a fresh message
         // goes behind them. A returning message holds its own place (reserved).
         // Once waiting in memory, its place was already behind them.
-        if (reserved === undefined && !chat.waiters.has(w)) for (let r = 0; r <= w.rank; r++) at = Math.max(at, chat.horizon[r]!);
+        if (reserved === undefined && !chat.waiters.has(w)) at = Math.max(at, fit(chat, promisedUpTo(chat, w.rank), at, 0));
         if (at <= now && !signal?.aborted) {
           take(chat, now);
           take(conn, now);
+          if (reserved !== undefined) unpromise(chat, reserved);
           this.reservations.delete(t.id);
           for (const o of chat.waiters) o.wake();
           return { go: true };
@@ -192,9 +192,10 @@ export class Pacer {
     const until = now + Math.max(0, retryAfterS) * 1000;
     b.pausedUntil = Math.max(b.pausedUntil, until);
     const slot = Math.max(until, chat.pausedUntil);
+    const old = this.reservations.get(t.id);
+    if (old !== undefined) unpromise(chat, old);
     this.reservations.set(t.id, slot);
-    const r = rankOf[t.priority];
-    chat.horizon[r] = Math.max(chat.horizon[r]!, slot + chat.interval);
+    promise(chat.promised[rankOf[t.priority]]!, slot);
     return slot;
   }
 
@@ -204,9 +205,10 @@ export class Pacer {
   }
 
   private defer(t: PaceTarget, chat: Bucket, rank: number, at: number): number {
-    let slot = at;
-    for (let r = 0; r <= rank; r++) slot = Math.max(slot, chat.horizon[r]!);
-    chat.horizon[rank] = Math.max(chat.horizon[rank]!, slot + chat.interval);
+    const old = this.reservations.get(t.id);
+    if (old !== undefined) unpromise(chat, old);
+    const slot = fit(chat, promisedUpTo(chat, rank), at, 0);
+    promise(chat.promised[rank]!, slot);
     this.reservations.set(t.id, slot);
     return slot;
   }
@@ -226,8 +228,8 @@ export class Pacer {
     else {
       const ws = windows();
       b = {
-        windows: ws, interval: Math.max(0, ...ws.map((w) => w.ms / w.n)), pausedUntil: 0,
-        horizon: [0, 0, 0], waiters: new Set(), answered: ws.map(() => []), inflight: 0, callWaiters: new Set(),
+        windows: ws, pausedUntil: 0,
+        promised: [[], [], []], waiters: new Set(), answered: ws.map(() => []), inflight: 0, callWaiters: new Set(),
         lastUsed: this.clock.now(),
       };
       this.buckets.set(key, b);
@@ -241,7 +243,11 @@ export class Pacer {
     this.lastPrune = now;
     const idleBefore = now - this.idleMs;
     for (const [k, b] of this.buckets) {
-      const busy = b.waiters.size > 0 || b.inflight > 0 || b.callWaiters.size > 0 || b.pausedUntil > now || b.horizon.some((h) => h > now);
+      // A promise older than the longest window no longer limits any slot (its message failed,
+      // was deleted or went elsewhere).
+      const longest = Math.max(0, ...b.windows.map((w) => w.ms));
+      for (const p of b.promised) while (p.length > 0 && p[0]! < now - longest) p.shift();
+      const busy = b.waiters.size > 0 || b.inflight > 0 || b.callWaiters.size > 0 || b.pausedUntil > now || b.promised.some((p) => p.length > 0);
       if (!busy && b.lastUsed < idleBefore) this.buckets.delete(k);
     }
     for (const [id, slot] of this.reservations) if (slot < idleBefore) this.reservations.delete(id);
@@ -275,6 +281,47 @@ function callWait(b: Bucket, now: number): number {
     wait = Math.max(wait, excess <= live ? a[a.length - live + excess - 1]! + w.ms - now : Infinity);
   });
   return wait;
+}
+
+/**
+ * The earliest time from `from` on at which the chat's windows, counting its taken slots and
+ * `promised`, have room for one more call after `ahead` others placed as early as they fit. For a
+ * window of 1 per second that is one second after the last slot; for 45 per 270 s, the same instant
+ * until 45 are placed.
+ */
+function fit(b: Bucket, promised: number[], from: number, ahead: number): number {
+  const placed: number[] = [];
+  let at = from;
+  for (let i = 0; i <= ahead; i++) {
+    at = Math.max(at, promised.length > 0 ? promised[promised.length - 1]! : at);
+    for (const w of b.windows) {
+      const taken = [...w.times, ...promised, ...placed];
+      if (promised.length > 0) taken.sort((x, y) => x - y);
+      if (taken.length >= w.n) at = Math.max(at, taken[taken.length - w.n]! + w.ms);
+    }
+    placed.push(at);
+  }
+  return at;
+}
+
+/** The slots promised to ranks 0..rank (this priority and better), ascending. */
+function promisedUpTo(b: Bucket, rank: number): number[] {
+  const all = b.promised.slice(0, rank + 1).flat();
+  return rank === 0 ? all : all.sort((x, y) => x - y);
+}
+
+function promise(list: number[], slot: number): void {
+  let i = list.length;
+  while (i > 0 && list[i - 1]! > slot) i--;
+  list.splice(i, 0, slot);
+}
+
+/** A message came back for its promised slot (or was deferred again): the promise is spent. */
+function unpromise(b: Bucket, slot: number): void {
+  for (const list of b.promised) {
+    const i = list.indexOf(slot);
+    if (i >= 0) { list.splice(i, 1); return; }
+  }
 }
 
 function answered(b: Bucket, at: number): void {

@@ -58,6 +58,31 @@ test('a burst of 50 into one chat is spread at ≤ 1/s while another chat flows'
   assert.is(b[1]!.at - start, 1500, 'other chat still flowing during the burst');
 });
 
+// WhatsApp's pair limit as its adapter declares it (45 per 270 s per customer) under its number's 80/s.
+test('a burst into a chat whose window allows 45 is not spread at the average rate when the connection window is full', async () => {
+  const clock = new FakeClock();
+  const pacer = new Pacer({ clock });
+  const d = driver(pacer, clock);
+  const windows = { chat: [{ n: 45, ms: 270_000 }], connection: [{ n: 80, ms: 1000 }] };
+  const start = clock.now();
+  // 500 messages to 50 customers (10 each) at once: the number's 80/s is the only limit that binds.
+  const tasks = Array.from({ length: 500 }, (_, i) => d.run({ id: `m${i}`, connectionId: 'wa', chat: `c${i % 50}`, windows, priority: 'normal', createdAt: start }));
+  await flush();
+  await clock.advance(120_000, 50);
+  await Promise.all(tasks);
+  assert.is(d.sent.length, 500);
+  // 500 at 80 per second (+ the 50 ms margin) is about 6.3 s; spaced at 270 s / 45 = 6 s per message
+  // per customer, the 10th of each customer went 54 s after the first.
+  const last = Math.max(...d.sent.map((s) => s.at)) - start;
+  assert.ok(last <= 8000, `last message at +${last} ms`);
+  for (let i = 80; i < d.sent.length; i++) {
+    assert.ok(d.sent[i]!.at - d.sent[i - 80]!.at >= 1000, `81 calls within 1 s at ${i}`);
+  }
+  const perChat = new Map<string, number>();
+  for (const s of d.sent) perChat.set(s.chat, (perChat.get(s.chat) ?? 0) + 1);
+  assert.ok([...perChat.values()].every((n) => n === 10));
+});
+
 test('group chats: at most 20 per minute', async () => {
   const clock = new FakeClock();
   const pacer = new Pacer({ clock });
