@@ -113,7 +113,7 @@ export class Pacer {
         // Deferred messages of the same or higher priority are ahead in the line: a fresh message
         // goes behind them. A returning message holds its own place (reserved).
         // Once waiting in memory, its place was already behind them.
-        if (reserved === undefined && !chat.waiters.has(w)) at = Math.max(at, fit(chat, promisedUpTo(chat, w.rank), at, 0));
+        if (reserved === undefined && !chat.waiters.has(w) && hasPromises(chat, w.rank)) at = Math.max(at, fit(chat, promisedUpTo(chat, w.rank), at, 0));
         if (at <= now && !signal?.aborted) {
           take(chat, now);
           take(conn, now);
@@ -303,6 +303,8 @@ function fit(b: Bucket, promised: number[], from: number, ahead: number): number
   }
   return at;
 }
+
+const hasPromises = (b: Bucket, rank: number) => b.promised.some((p, r) => r <= rank && p.length > 0);
 
 /** The slots promised to ranks 0..rank (this priority and better), ascending. */
 function promisedUpTo(b: Bucket, rank: number): number[] {
