@@ -6,7 +6,7 @@
 FROM node:22-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-# postinstall patches postgres.js (ops/patches/postgres-queue.mjs, postgres-nextwrite.mjs, postgres-binary-results.mjs); npm ci fails without them.
+# postinstall patches postgres.js (ops/patches/postgres-queue.mjs, postgres-nextwrite.mjs, postgres-binary-results.mjs, postgres-binary-params.mjs); npm ci fails without them.
 COPY ops/patches ./ops/patches
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
@@ -17,7 +17,7 @@ RUN npm run build && npm run build:console
 FROM node:22-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-# postinstall patches postgres.js (ops/patches/postgres-queue.mjs, postgres-nextwrite.mjs, postgres-binary-results.mjs); npm ci fails without them.
+# postinstall patches postgres.js (ops/patches/postgres-queue.mjs, postgres-nextwrite.mjs, postgres-binary-results.mjs, postgres-binary-params.mjs); npm ci fails without them.
 COPY ops/patches ./ops/patches
 RUN npm ci --omit=dev --no-audit --no-fund
 
