@@ -33,8 +33,6 @@ export class BrokerConsumer {
   private readonly consumers: Consumer[] = [];
   // Per shard: its queues' consumers and the signal its held messages wait on (lost → aborted).
   private readonly shards = new Map<number, { consumers: Consumer[]; abort: AbortController }>();
-  // Every held message listens on this one signal: thousands of listeners are expected, not a leak.
-  private readonly abort = withoutListenerLimit(new AbortController());
   private readonly clock: Clock;
   // Puts back copies of shards this node does not hold (handBack); made on first use.
   private handBackPublisher?: Publisher;
@@ -121,7 +119,6 @@ export class BrokerConsumer {
   /** Held messages give up their wait and are rescheduled; in-flight sends finish (bounded by the caller). */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.abort.abort();
     for (const s of this.shards.values()) s.abort.abort();
     await Promise.all(this.consumers.map((c) => c.close()));
     await this.handBackPublisher?.close();
@@ -136,7 +133,7 @@ export class BrokerConsumer {
       const seq = msg.headers?.[seqHeader];
       // Pacing, the supervisor's send and the platform call run inside this span of the publisher's trace.
       await withSpan('delivery process', { 'messaging.system': 'rabbitmq', 'messaging.message.id': id }, () =>
-        this.o.processor.process({ id, ...(typeof seq === 'number' ? { seq } : {}) }, anySignal(this.abort.signal, signal)),
+        this.o.processor.process({ id, ...(typeof seq === 'number' ? { seq } : {}) }, signal),
       { kind: SpanKind.CONSUMER, parent: extractContext(msg.headers) });
     } catch (err) {
       if (err instanceof ShardNotHeldError) {
@@ -207,5 +204,3 @@ function withoutListenerLimit(c: AbortController): AbortController {
   setMaxListeners(0, c.signal);
   return c;
 }
-
-const anySignal = (a: AbortSignal, b: AbortSignal): AbortSignal => (a === b ? a : AbortSignal.any([a, b]));
