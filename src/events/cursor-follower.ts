@@ -49,12 +49,7 @@ export function followEvents(o: CursorFollowerOptions): CursorFollower {
   let wake: (() => void) | undefined;
   const poke = () => { poked = true; wake?.(); };
   // A commit wakes the loop coalesceMs later; a poke that came during a round is honoured only once that delay passed.
-  let soon: NodeJS.Timeout | undefined;
-  const coalesceMs = o.coalesceMs ?? 10;
-  const offCommitted = onEventsCommitted(() => {
-    if (soon) return;
-    soon = setTimeout(() => { soon = undefined; poke(); }, coalesceMs);
-  });
+  const offCommitted = onEventsCommitted(poke, o.coalesceMs ?? 10);
   const idle: (() => void)[] = [];
 
   const setHolding = (now: boolean) => {
@@ -126,7 +121,6 @@ export function followEvents(o: CursorFollowerOptions): CursorFollower {
     stop: () => (stopping ??= (async () => {
       stopped = true;
       offCommitted();
-      clearTimeout(soon);
       wake?.();
       await loop;
       for (const r of idle.splice(0)) r();

@@ -28,7 +28,6 @@ export class EventFeed {
   readonly #sql: postgres.Sql;
   readonly #o: Required<Omit<EventFeedOptions, 'logger'>> & { logger: Logger };
   readonly #byCustomer = new Map<string, Set<FeedListener>>();
-  readonly #all = new Set<FeedListener>();
   #pos = 0;
   #timer: NodeJS.Timeout | undefined;
   #reading: Promise<void> | undefined;
@@ -47,7 +46,7 @@ export class EventFeed {
   async start(): Promise<void> {
     this.#pos = await lastEventPos(this.#sql);
     this.#stopped = false;
-    this.#offCommitted = onEventsCommitted(() => this.#soon());
+    this.#offCommitted = onEventsCommitted(() => this.poke(), this.#o.coalesceMs);
     const tick = () => {
       if (this.#stopped) return;
       this.poke();
@@ -60,7 +59,6 @@ export class EventFeed {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
-    clearTimeout(this.#soonTimer);
     this.#offCommitted?.();
     await this.#reading;
   }
@@ -73,20 +71,6 @@ export class EventFeed {
       set.delete(listener);
       if (set.size === 0 && this.#byCustomer.get(customerId) === set) this.#byCustomer.delete(customerId);
     };
-  }
-
-  /** Listens to every customer's events (in-process consumers). */
-  subscribeAll(listener: FeedListener): () => void {
-    this.#all.add(listener);
-    return () => this.#all.delete(listener);
-  }
-
-  #soonTimer: NodeJS.Timeout | undefined;
-
-  // A commit signal: read after coalesceMs, one read for every commit signalled meanwhile.
-  #soon(): void {
-    if (this.#soonTimer || this.#stopped) return;
-    this.#soonTimer = setTimeout(() => { this.#soonTimer = undefined; this.poke(); }, this.#o.coalesceMs);
   }
 
   /** Reads now (coalesced: one read at a time, one more if poked meanwhile). */
@@ -112,7 +96,6 @@ export class EventFeed {
         for (const e of events) {
           this.#pos = e.pos;
           for (const l of this.#byCustomer.get(e.customerId) ?? []) this.#deliver(l, e);
-          for (const l of this.#all) this.#deliver(l, e);
         }
         if (events.length < this.#o.batch || this.#stopped) return;
       }

@@ -87,9 +87,17 @@ export async function appendEvent(sql: Sql, event: NewEvent): Promise<StoredEven
 const committed = new EventEmitter();
 committed.setMaxListeners(0);
 export function eventsCommitted(): void { committed.emit('committed'); }
-export function onEventsCommitted(listener: () => void): () => void {
-  committed.on('committed', listener);
-  return () => committed.off('committed', listener);
+/** Calls listener coalesceMs after a commit, once for every commit signalled meanwhile. */
+export function onEventsCommitted(listener: () => void, coalesceMs: number): () => void {
+  let soon: NodeJS.Timeout | undefined;
+  const onCommit = () => {
+    soon ??= setTimeout(() => { soon = undefined; listener(); }, coalesceMs);
+  };
+  committed.on('committed', onCommit);
+  return () => {
+    committed.off('committed', onCommit);
+    clearTimeout(soon);
+  };
 }
 
 export interface ReadOptions {
