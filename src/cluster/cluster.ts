@@ -3,8 +3,10 @@ import { performance } from 'node:perf_hooks';
 import type postgres from 'postgres';
 import type winston from 'winston';
 import { metrics } from '../observability/metrics.ts';
+import { pidAlive } from '../pid-alive.ts';
 import {
-  acquireLeases, forgetNode, leaseCount, leaseHeld, liveNodes, nodesOnHost, registerNode, releaseLeases, remapShards, removeNode, renewLeases, setNodeUrl, touchNode,
+  acquireLeases, forgetNode, leaseCount, leaseHeld, listenCluster, liveNodes, nodesOnHost, notifyCluster, registerNode, releaseLeases, remapShards,
+  removeNode, renewLeases, setNodeUrl, touchNode,
   type Acquired, type Fence, type Lease,
 } from '../store/leases.ts';
 
@@ -46,8 +48,6 @@ export interface ClusterOptions {
 }
 
 export interface ClusterState { node: string; held: number[]; target: number; liveNodes: number; waiting: number[] }
-
-const channel = 'integration_cluster';
 
 // startAt: when the shard's work may start (monotonic); later than the acquisition while a takeover waits out its grace.
 interface Held extends Lease { deadline: number; startAt: number }
@@ -93,8 +93,7 @@ export class Cluster {
     await this.#ensureShards();
     await registerNode(sql, this.#self);
     if (this.#o.listen) {
-      const sub = await sql.listen(channel, (payload) => this.#onNotify(payload));
-      this.#unlisten = () => sub.unlisten();
+      this.#unlisten = await listenCluster(sql, (payload) => this.#onNotify(payload));
       await this.#notify(`joined:${this.#o.nodeId}`);
     }
     await this.#tick();
@@ -279,7 +278,7 @@ export class Cluster {
     const waits = new Map(got.map((l) => [l.shard, l.expiredMs === undefined ? 0 : Math.max(0, grace - l.expiredMs)]));
     if (![...waits.values()].some((w) => w > 0)) return waits;
     const dead = new Set((await nodesOnHost(this.#o.sql, this.#self.host).catch(() => []))
-      .filter((n) => n.id !== this.#o.nodeId && n.pid !== process.pid && !pidRuns(n.pid)).map((n) => n.id));
+      .filter((n) => n.id !== this.#o.nodeId && n.pid !== process.pid && !pidAlive(n.pid)).map((n) => n.id));
     for (const l of got) if (l.previousOwner !== undefined && dead.has(l.previousOwner)) waits.set(l.shard, 0);
     return waits;
   }
@@ -362,7 +361,7 @@ export class Cluster {
   }
 
   async #notify(payload: string): Promise<void> {
-    await this.#o.sql.notify(channel, payload).catch((err: Error) => this.#log.debug('notify failed', { error: err.message }));
+    await notifyCluster(this.#o.sql, payload).catch((err: Error) => this.#log.debug('notify failed', { error: err.message }));
   }
 
   // A daemon restarted on this host takes back at once what a dead one of this host held: its pid is
@@ -370,7 +369,7 @@ export class Cluster {
   async #reapDeadNeighbours(): Promise<void> {
     for (const n of await nodesOnHost(this.#o.sql, this.#self.host)) {
       // Its own id too: a daemon restarted with a fixed NODE_ID finds its previous process's row.
-      if (n.pid === process.pid || pidRuns(n.pid)) continue;
+      if (n.pid === process.pid || pidAlive(n.pid)) continue;
       const freed = await forgetNode(this.#o.sql, n.id);
       this.#log.info('a dead node of this host forgotten', { deadNode: n.id, pid: n.pid, freedShards: freed });
     }
@@ -386,14 +385,5 @@ export class Cluster {
     }
     this.#log.warn('SHARDS changed; remapping connections and messages', { from: have, to: shards });
     await remapShards(sql, shards);
-  }
-}
-
-function pidRuns(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -8,6 +8,7 @@ import { join, relative } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import type { Logger } from 'winston';
+import { pidAlive } from '../pid-alive.ts';
 import { privateDir } from '../private-path.ts';
 
 export interface EmbeddedServer {
@@ -35,7 +36,7 @@ const internals = {
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
         const pid = Number(readFileSync(path, 'utf8').trim());
-        if (internals.alive(pid)) throw new EmbeddedDatabaseError(`embedded database ${path.replace(/\.lock$/, '')} is already open in process ${pid}`);
+        if (pidAlive(pid)) throw new EmbeddedDatabaseError(`embedded database ${path.replace(/\.lock$/, '')} is already open in process ${pid}`);
         rmSync(path, { force: true }); // left behind by a process that died
       }
     }
@@ -60,15 +61,6 @@ const internals = {
       const want = entry.isDirectory() ? 0o700 : 0o600;
       if ((lstatSync(child).mode & 0o777) !== want) chmodSync(child, want);
       if (entry.isDirectory()) internals.tighten(child);
-    }
-  },
-  alive(pid: number): boolean {
-    if (!Number.isInteger(pid) || pid <= 0) return false;
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch (err) {
-      return (err as NodeJS.ErrnoException).code === 'EPERM';
     }
   },
 };

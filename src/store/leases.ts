@@ -154,3 +154,16 @@ export async function shardOwner(sql: Sql, shard: number, ttlMs: number): Promis
     where l.shard = ${shard} and l.expires_at > now() and n.last_seen_at > now() - make_interval(secs => ${secs(ttlMs)})`;
   return row;
 }
+
+// Nodes tell each other of joins, releases and stops on one channel, so a change is acted on at once
+// instead of at the next renewal round.
+const clusterChannel = 'integration_cluster';
+
+export async function listenCluster(sql: postgres.Sql, onPayload: (payload: string) => void): Promise<() => Promise<void>> {
+  const sub = await sql.listen(clusterChannel, onPayload);
+  return () => sub.unlisten();
+}
+
+export async function notifyCluster(sql: postgres.Sql, payload: string): Promise<void> {
+  await sql.notify(clusterChannel, payload);
+}
