@@ -25,7 +25,7 @@ export function ownerLockSelect(sql: Sql, owner: string) {
   return sql`select pg_advisory_xact_lock(${lockClass}::int, hashtext(${owner}))`;
 }
 
-export type QuotaName = 'connections per owner' | 'chats per connection' | 'queued messages per owner';
+export type QuotaName = 'connections per owner' | 'chats per connection' | 'queued messages per owner' | 'webhooks per owner';
 
 /** QUOTA_EXCEEDED naming the quota, its limit and what is in use. */
 export function quotaExceeded(name: QuotaName, limit: number, used: number, adding = 1): AppError {
@@ -45,6 +45,13 @@ export async function checkConnectionRoom(sql: Sql, owner: string, limit: number
  * Locks the owner, then refuses a new chat on a connection that has `limit` already. A chat the
  * connection already has (same platform chat id) is a refresh and always passes.
  */
+/** Webhook endpoints of one owner; run inside the transaction that inserts (the owner lock covers the insert). */
+export async function checkWebhookRoom(sql: Sql, owner: string, limit: number): Promise<void> {
+  await lockOwner(sql, owner);
+  const [r] = await sql<{ n: number }[]>`select count(*)::int as n from webhook_endpoints where owner = ${owner}`;
+  if (r!.n >= limit) throw quotaExceeded('webhooks per owner', limit, r!.n);
+}
+
 export async function checkChatRoom(sql: Sql, owner: string, connectionId: string, platformChatId: string, limit: number): Promise<void> {
   await lockOwner(sql, owner);
   const [r] = await sql<{ n: number; known: boolean }[]>`

@@ -1,7 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import type postgres from 'postgres';
-import { AppError } from '../errors.ts';
-import { lockOwner } from './quotas.ts';
+import { checkWebhookRoom } from './quotas.ts';
 
 // Owner-scoped queries for webhook endpoints and their deliveries (migrations/009_webhooks.sql).
 // Every query that serves a caller names the owner, so another caller's id reads as absent (404).
@@ -35,9 +33,7 @@ export interface NewEndpoint {
 
 /** Inserts unless the owner has maxEndpointsPerOwner already; run inside a transaction (the owner lock covers the insert). */
 export async function insertEndpoint(sql: Sql, e: NewEndpoint, limit = maxEndpointsPerOwner): Promise<EndpointRow> {
-  await lockOwner(sql, e.owner);
-  const [c] = await sql<{ n: number }[]>`select count(*)::int as n from webhook_endpoints where owner = ${e.owner}`;
-  if (c!.n >= limit) throw new AppError('QUOTA_EXCEEDED', `quota of ${limit} webhooks per owner reached (${c!.n} in use)`);
+  await checkWebhookRoom(sql, e.owner, limit);
   const [r] = await sql<EndpointRow[]>`
     insert into webhook_endpoints (id, owner, url, description, events, connection_ids, secret)
     values (${e.id}, ${e.owner}, ${e.url}, ${e.description ?? null}, ${e.events}, ${e.connectionIds ?? null}, ${e.secret})
@@ -47,12 +43,6 @@ export async function insertEndpoint(sql: Sql, e: NewEndpoint, limit = maxEndpoi
 
 export async function getEndpoint(sql: Sql, owner: string, id: string): Promise<EndpointRow | undefined> {
   const [r] = await sql<EndpointRow[]>`select * from webhook_endpoints where id = ${id} and owner = ${owner}`;
-  return r;
-}
-
-/** The dispatcher's read (no owner: the delivery row names the endpoint). */
-export async function endpointById(sql: Sql, id: string): Promise<EndpointRow | undefined> {
-  const [r] = await sql<EndpointRow[]>`select * from webhook_endpoints where id = ${id}`;
   return r;
 }
 
@@ -264,27 +254,10 @@ export interface AttemptOutcome {
   responseSnippet?: string;
 }
 
-/** Records one attempt and releases the lease, only if this claimer still holds it (a stale one changes nothing). */
-export async function recordAttempt(sql: Sql, id: string, leaseOwner: string, o: AttemptOutcome): Promise<boolean> {
-  const r = await sql`
-    update webhook_deliveries set
-      status = ${o.status},
-      attempt_count = attempt_count + 1,
-      attempts = (select coalesce(jsonb_agg(a order by n), '[]'::jsonb) from (
-        select a, n from jsonb_array_elements(attempts || ${sql.json([o.attempt] as never)}::jsonb) with ordinality as t (a, n)
-        order by n desc limit ${keptAttempts}) kept),
-      next_attempt_at = ${o.nextAttemptAt},
-      last_status = ${o.attempt.httpStatus ?? null},
-      last_error = ${o.attempt.error ?? null},
-      response_snippet = ${o.responseSnippet ?? null},
-      lease_owner = null, lease_until = null, updated_at = now()
-    where id = ${id} and lease_owner = ${leaseOwner}`;
-  return r.count === 1;
-}
-
 /**
- * recordAttempt for many rows in one statement (the dispatcher records each loop turn's outcomes
- * together: one round trip instead of one per attempt). Returns the ids recorded (lease still held).
+ * Records attempts and releases their leases in one statement (the dispatcher records each loop
+ * turn's outcomes together), only where this claimer still holds the lease (a stale one changes
+ * nothing). Returns the ids recorded.
  */
 export async function recordAttempts(sql: Sql, leaseOwner: string, items: readonly ({ id: string } & AttemptOutcome)[]): Promise<Set<string>> {
   if (items.length === 0) return new Set();
@@ -317,11 +290,6 @@ export async function releaseDeliveries(sql: Sql, ids: readonly string[], leaseO
   await sql`update webhook_deliveries set lease_owner = null, lease_until = null where id = any (${ids as string[]}::uuid[]) and lease_owner = ${leaseOwner}`;
 }
 
-/** Gives a claimed row back untouched (graceful stop before its request left). */
-export async function releaseDelivery(sql: Sql, id: string, leaseOwner: string): Promise<void> {
-  await sql`update webhook_deliveries set lease_owner = null, lease_until = null where id = ${id} and lease_owner = ${leaseOwner}`;
-}
-
 /** For metrics: the backlog, how late the most overdue due delivery is, endpoints failing over an hour, the 20 oldest backlogs. */
 export async function webhookStats(sql: Sql, now: Date): Promise<{
   pending: number; dueLagS: number; failing: number; oldest: { endpointId: string; ageS: number }[];
@@ -338,8 +306,6 @@ export async function webhookStats(sql: Sql, now: Date): Promise<{
     from webhook_deliveries where status = 'pending' group by endpoint_id order by min(created_at) limit 20`;
   return { pending: t!.pending, dueLagS: Math.max(0, t!.due_lag), failing: t!.failing, oldest: oldest.map((o) => ({ endpointId: o.endpoint_id, ageS: o.age_s })) };
 }
-
-export const newEndpointId = (): string => randomUUID();
 
 // ---------------------------------------------------------------------------------------------
 // Rewrap (src/crypto/rewrap.ts): the secrets move to the newest key version like connection secrets.
