@@ -31,7 +31,6 @@ export interface SupervisorOptions {
   keyring: Keyring;
   platforms: Platforms;
   logger: winston.Logger;
-  ownedShards?: number[];
   shards: number;
   /** Several daemons: run only the shards this node leases, and fence every write with the lease. */
   cluster?: ShardOwnership;
@@ -133,7 +132,7 @@ export class Supervisor {
    * none: the shards come as their leases do (startShards).
    */
   async start(): Promise<number> {
-    const shards = this.#o.cluster ? [] : this.#o.ownedShards ?? Array.from({ length: this.#o.shards }, (_, i) => i);
+    const shards = this.#o.cluster ? [] : Array.from({ length: this.#o.shards }, (_, i) => i);
     const started = await this.#startRows(shards);
     this.#memoryTimer = setInterval(() => {
       this.#checkMemory();

@@ -11,8 +11,6 @@ const secretBytes = 32;
 /** A fresh secret, shown to its owner once: `whsec_` + base64 of 32 random bytes. */
 export const newSecret = (): string => `${prefix}${randomBytes(secretBytes).toString('base64')}`;
 
-export const isSecret = (s: string): boolean => s.startsWith(prefix) && Buffer.from(s.slice(prefix.length), 'base64').length >= 24;
-
 /** The space-separated webhook-signature header value for these secrets. */
 export function signatureHeader(secrets: readonly string[], id: string, timestamp: number, body: string): string {
   return secrets.map((secret) => {

@@ -21,8 +21,6 @@ const ISSUED = 'meta_token_issued';
 
 const fingerprint = (token: string) => createHash('sha256').update(token).digest('base64url').slice(0, 16);
 
-export interface MetaTokenState { expiresAt: number; issuedAt: number }
-
 export class MetaTokenKeeper {
   #cache?: { access: string; expiresAt: number; issuedAt: number };
   #refreshing?: Promise<void>;
@@ -53,10 +51,6 @@ export class MetaTokenKeeper {
     }
     this.#cache = { access, expiresAt: Number(s[SECRET.expiresAt] ?? 0), issuedAt };
     return true;
-  }
-
-  state(): MetaTokenState | undefined {
-    return this.#cache ? { expiresAt: this.#cache.expiresAt, issuedAt: this.#cache.issuedAt } : undefined;
   }
 
   /** The token to call with; refreshed first when due (a failed refresh that is not revocation keeps the old one). */

@@ -47,7 +47,7 @@ export function chunking(size: number, chunkBytes: number): { chunkSize: number;
   return { chunkSize, chunks: Math.floor(size / chunkSize) };
 }
 
-export function tiktokDriver(ctx: DriverContext, o: TiktokDriverOptions): Driver & { keeper: OAuthTokenKeeper; initsInWindow(): number } {
+export function tiktokDriver(ctx: DriverContext, o: TiktokDriverOptions): Driver & { keeper: OAuthTokenKeeper } {
   const now = o.now ?? Date.now;
   const keeper = new OAuthTokenKeeper(ctx.secrets, o.client, now);
   const inits: number[] = [];
@@ -169,7 +169,6 @@ export function tiktokDriver(ctx: DriverContext, o: TiktokDriverOptions): Driver
 
   return {
     keeper,
-    initsInWindow: () => inits.filter((t) => t > now() - 60_000).length,
     quotas: () => {
       const live = inits.filter((t) => t > now() - 60_000);
       // The window frees its oldest entry first: that is when one more init fits.
