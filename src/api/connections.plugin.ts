@@ -6,7 +6,7 @@ import { AppError } from '../errors.ts';
 import type { Platforms } from '../platforms/registry.ts';
 import { createdAtText, type ListFilter } from '../store/connections.ts';
 import {
-  callerIn, codeSchema, connectionCursor, connectionPage, connectionSchema, documented, idParams,
+  callerIn, codeSchema, keysetCursor, connectionPage, connectionSchema, documented, idParams,
   listConnectionsQuery, noBody, notFoundOnBadParams, passwordSchema, qrSchema, recoveryCodeSchema, recoverySchema, withPlatformErrors,
 } from './schemas.ts';
 import { authStrategy } from './server.ts';
@@ -88,7 +88,7 @@ export const connectionsPlugin: Plugin<ConnectionsPluginOptions> = {
       handler: async (request) => {
         const { sub } = callerIn(request);
         const q = request.query;
-        const cursor = q.cursor ? connectionCursor.decode(q.cursor) : undefined;
+        const cursor = q.cursor ? keysetCursor.decode(q.cursor) : undefined;
         const { items } = await connections.list(sub, {
           limit: q.limit + 1, // one more than asked says whether another page follows
           ...(q.status && { status: q.status }), ...(q.platform && { platform: q.platform }), ...(q.kind && { kind: q.kind }),
@@ -100,7 +100,7 @@ export const connectionsPlugin: Plugin<ConnectionsPluginOptions> = {
         // The cursor carries created_at as Postgres text with microseconds: the API's ISO string has
         // milliseconds, which would repeat or skip rows created within the same millisecond.
         const exact = await createdAtText(sql, sub, last.id);
-        return { items: page, nextCursor: connectionCursor.encode({ createdAt: exact ?? last.createdAt, id: last.id }) };
+        return { items: page, nextCursor: keysetCursor.encode({ createdAt: exact ?? last.createdAt, id: last.id }) };
       },
     });
 

@@ -102,7 +102,7 @@ export const qrSchema = Joi.object({
 
 // Opaque keyset cursors: base64url of text, never parsed by clients. Bounded so a huge query string
 // is refused before it is decoded.
-const cursorString = Joi.string().max(512).pattern(/^[A-Za-z0-9_-]+$/).description('nextCursor of the previous page');
+export const cursorString = Joi.string().max(512).pattern(/^[A-Za-z0-9_-]+$/).description('nextCursor of the previous page');
 
 /** The list filters: platforms and kinds are those the registered adapters declare. */
 export const listConnectionsQuery = (platforms: Platforms) => Joi.object({
@@ -132,8 +132,8 @@ function isCursorTime(text: string): boolean {
     && hour! <= 23 && minute! <= 59 && second! <= 59 && offsetHours! <= 15 && offsetMinutes! <= 59;
 }
 
-/** Connection list cursor: (created_at as Postgres text with microseconds, id). */
-export const connectionCursor = {
+/** Keyset cursor of the connection and webhook-delivery lists: (created_at as Postgres text with microseconds, id). */
+export const keysetCursor = {
   encode: (c: { createdAt: string; id: string }): string => Buffer.from(`${c.createdAt}|${c.id}`).toString('base64url'),
   decode(s: string): { createdAt: string; id: string } {
     const [createdAt, id, ...rest] = Buffer.from(s, 'base64url').toString('utf8').split('|');

@@ -6,6 +6,7 @@ import type { Keyring } from '../crypto/keyring.ts';
 import { AppError } from '../errors.ts';
 import type { Egress } from '../net/egress.ts';
 import { recordAudit } from '../store/audit.ts';
+import { eventTypes } from '../store/events.ts';
 import {
   deleteEndpoint, getDelivery, getEndpoint, insertEndpoint, listDeliveries, listEndpoints, retryDelivery, rotateEndpointSecret, updateEndpoint,
   type DeliveryRow, type EndpointPatch, type EndpointRow,
@@ -13,7 +14,7 @@ import {
 import { enqueueWebhookEvent, wakeDispatchers } from '../webhooks/enqueue.ts';
 import { rotationOverlapMs, sealSecret } from '../webhooks/secrets.ts';
 import { newSecret } from '../webhooks/signing.ts';
-import { callerIn, documented, noBody, notFoundOnBadParams, uuid } from './schemas.ts';
+import { callerIn, cursorString, documented, keysetCursor, noBody, notFoundOnBadParams, uuid } from './schemas.ts';
 import { authStrategy } from './server.ts';
 
 export interface WebhooksPluginOptions {
@@ -24,7 +25,7 @@ export interface WebhooksPluginOptions {
 }
 
 /** Event types a webhook can subscribe to (API.md "Events that are not lost"), and '*'. */
-export const webhookEventTypes = ['connection.status', 'message.status', 'message.received', 'webhook.disabled', 'webhook.test'] as const;
+const webhookEventTypes = [...eventTypes, 'webhook.test'];
 
 const exampleId = '3c2a1d0e-9f8b-4a7c-8d6e-5f4a3b2c1d0e';
 const iso = Joi.string().isoDate();
@@ -74,12 +75,11 @@ const patchSchema = Joi.object({
 }).min(1).label('WebhookPatch');
 const deliveriesQuery = Joi.object({
   status: Joi.string().valid('pending', 'succeeded', 'failed'),
-  cursor: Joi.string().max(200),
+  cursor: cursorString,
   limit: Joi.number().integer().min(1).max(100).default(50),
 }).label('WebhookDeliveriesQuery');
 
 const notFound = () => new AppError('NOT_FOUND', 'not found');
-const badCursor = () => new AppError('VALIDATION_ERROR', 'invalid cursor', { details: [{ path: 'query.cursor', message: 'not a cursor of this list' }] });
 
 const internals = {
   view(r: EndpointRow, secret?: string) {
@@ -99,17 +99,6 @@ const internals = {
       attempts: r.attempts.map((a) => ({ at: a.at, durationMs: a.durationMs, ...(a.httpStatus !== undefined ? { httpStatus: a.httpStatus } : {}), ...(a.error ? { error: a.error } : {}) })),
       ...(r.status === 'pending' && r.next_attempt_at ? { nextAttemptAt: r.next_attempt_at.toISOString() } : {}),
     };
-  },
-  // (created_at as Postgres text with microseconds, id): exact keyset paging.
-  encodeCursor: (createdText: string, id: string) => Buffer.from(`${createdText}|${id}`).toString('base64url'),
-  decodeCursor(s: string): { createdAt: string; id: string } {
-    const [createdAt, id, ...rest] = Buffer.from(s, 'base64url').toString('utf8').split('|');
-    if (rest.length > 0 || !id || uuid.validate(id).error || !createdAt
-      || !/^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01]) ([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?[+-](0\d|1[0-5])(:[0-5]\d)?$/.test(createdAt)) throw badCursor();
-    // 2026-02-31 fits the pattern and Postgres would refuse it (a 500): the day must exist.
-    const [y, m, d] = createdAt.slice(0, 10).split('-').map(Number) as [number, number, number];
-    if (new Date(Date.UTC(y, m - 1, d)).getUTCDate() !== d) throw badCursor();
-    return { createdAt, id };
   },
 };
 
@@ -282,11 +271,11 @@ export const webhooksPlugin: Plugin<WebhooksPluginOptions> = {
         const endpoint = await owned(sub, request.params.id);
         const { status, cursor, limit } = request.query;
         const rows = await listDeliveries(sql, sub, endpoint.id, {
-          limit: limit + 1, ...(status ? { status } : {}), ...(cursor ? { before: internals.decodeCursor(cursor) } : {}),
+          limit: limit + 1, ...(status ? { status } : {}), ...(cursor ? { before: keysetCursor.decode(cursor) } : {}),
         });
         const page = rows.slice(0, limit);
         const last = page.at(-1);
-        return { items: page.map(internals.delivery), ...(rows.length > limit && last ? { nextCursor: internals.encodeCursor(last.created_text, last.id) } : {}) };
+        return { items: page.map(internals.delivery), ...(rows.length > limit && last ? { nextCursor: keysetCursor.encode({ createdAt: last.created_text, id: last.id }) } : {}) };
       },
     });
 

@@ -3766,6 +3766,7 @@ export interface operations {
         parameters: {
             query?: {
                 status?: "pending" | "succeeded" | "failed";
+                /** @description nextCursor of the previous page */
                 cursor?: string;
                 limit?: number;
             };
