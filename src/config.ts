@@ -161,6 +161,10 @@ const internals = {
     if (raw === 'false' || raw === '0') return false;
     throw new ConfigError(`${name} must be true or false, got "${raw}"`);
   },
+  /** An http(s) base URL without its trailing slashes (paths are appended with a leading one). */
+  baseUrl(env: Env, name: string): string | undefined {
+    return internals.url(env, name, ['http:', 'https:'])?.replace(/(?<!\/)\/+$/, '');
+  },
   url(env: Env, name: string, schemes: string[]): string | undefined {
     const raw = internals.str(env, name);
     if (raw === undefined) return undefined;
@@ -310,12 +314,12 @@ const internals = {
     if (Boolean(apiId) !== Boolean(apiHash)) throw new ConfigError('TELEGRAM_API_ID and TELEGRAM_API_HASH must be set together');
     const dc = internals.hostPort(env, 'TELEGRAM_DC');
     const serverKeysFile = internals.file(env, 'TELEGRAM_SERVER_KEYS');
-    const botApiUrl = (internals.url(env, 'TELEGRAM_BOT_API_URL', ['http:', 'https:']) ?? 'https://api.telegram.org').replace(/(?<!\/)\/+$/, '');
+    const botApiUrl = internals.baseUrl(env, 'TELEGRAM_BOT_API_URL') ?? 'https://api.telegram.org';
     const connectConcurrency = internals.int(env, 'TELEGRAM_CONNECT_CONCURRENCY', 0, 1, 1000);
     return { ...(apiId && { apiId }), ...(apiHash && { apiHash }), ...(dc && { dc }), ...(serverKeysFile && { serverKeysFile }), botApiUrl, ...(connectConcurrency && { connectConcurrency }) };
   },
   meta(env: Env): Config['meta'] {
-    const graphUrl = (internals.url(env, 'META_GRAPH_URL', ['http:', 'https:']) ?? 'https://graph.facebook.com').replace(/(?<!\/)\/+$/, '');
+    const graphUrl = internals.baseUrl(env, 'META_GRAPH_URL') ?? 'https://graph.facebook.com';
     const graphVersion = internals.str(env, 'META_GRAPH_VERSION') ?? 'v23.0';
     if (!/^v\d+\.\d+$/.test(graphVersion)) throw new ConfigError(`META_GRAPH_VERSION must look like v23.0, got "${graphVersion}"`);
     const appSecret = internals.str(env, 'META_APP_SECRET');
@@ -327,20 +331,18 @@ const internals = {
   // graph.instagram.com / graph.threads.net; the authorize hosts (www.instagram.com and api.instagram.com,
   // threads.net) unless one OAuth base is given (the emulator serves both on one).
   userPlatform(env: Env, prefix: 'INSTAGRAM' | 'THREADS', api: string): { apiUrl: string; oauthUrl?: string } {
-    const base = (name: string) => internals.url(env, name, ['http:', 'https:'])?.replace(/(?<!\/)\/+$/, '');
-    const oauthUrl = base(`${prefix}_OAUTH_URL`);
-    return { apiUrl: base(`${prefix}_API_URL`) ?? api, ...(oauthUrl && { oauthUrl }) };
+    const oauthUrl = internals.baseUrl(env, `${prefix}_OAUTH_URL`);
+    return { apiUrl: internals.baseUrl(env, `${prefix}_API_URL`) ?? api, ...(oauthUrl && { oauthUrl }) };
   },
   youtube(env: Env): Config['youtube'] {
     const clientId = internals.str(env, 'GOOGLE_CLIENT_ID');
     const clientSecret = internals.str(env, 'GOOGLE_CLIENT_SECRET');
     if (Boolean(clientId) !== Boolean(clientSecret)) throw new ConfigError('GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET must be set together');
-    const base = (name: string, def?: string) => (internals.url(env, name, ['http:', 'https:']) ?? def)?.replace(/(?<!\/)\/+$/, '');
-    const oauthUrl = base('GOOGLE_OAUTH_URL');
+    const oauthUrl = internals.baseUrl(env, 'GOOGLE_OAUTH_URL');
     return {
       ...(clientId && { clientId }), ...(clientSecret && { clientSecret }), ...(oauthUrl && { oauthUrl }),
-      apiUrl: base('YOUTUBE_API_URL', 'https://www.googleapis.com')!,
-      uploadUrl: base('YOUTUBE_UPLOAD_URL', 'https://www.googleapis.com')!,
+      apiUrl: internals.baseUrl(env, 'YOUTUBE_API_URL') ?? 'https://www.googleapis.com',
+      uploadUrl: internals.baseUrl(env, 'YOUTUBE_UPLOAD_URL') ?? 'https://www.googleapis.com',
       // Google's defaults (developers.google.com/youtube/v3/determine_quota_cost): 10,000 units a day per project.
       unitsPerDay: internals.int(env, 'YOUTUBE_QUOTA_UNITS_PER_DAY', 10_000, 1, 100_000_000),
       insertUnits: internals.int(env, 'YOUTUBE_INSERT_UNITS', 0, 0, 100_000),
@@ -353,12 +355,11 @@ const internals = {
     const clientKey = internals.str(env, 'TIKTOK_CLIENT_KEY');
     const clientSecret = internals.str(env, 'TIKTOK_CLIENT_SECRET');
     if (Boolean(clientKey) !== Boolean(clientSecret)) throw new ConfigError('TIKTOK_CLIENT_KEY and TIKTOK_CLIENT_SECRET must be set together');
-    const base = (name: string, def: string) => (internals.url(env, name, ['http:', 'https:']) ?? def).replace(/(?<!\/)\/+$/, '');
     const privacy = internals.str(env, 'TIKTOK_PRIVACY') ?? 'SELF_ONLY';
     if (!['PUBLIC_TO_EVERYONE', 'MUTUAL_FOLLOW_FRIENDS', 'FOLLOWER_OF_CREATOR', 'SELF_ONLY'].includes(privacy)) throw new ConfigError(`TIKTOK_PRIVACY must be a TikTok privacy_level, got "${privacy}"`);
     return {
       ...(clientKey && { clientKey }), ...(clientSecret && { clientSecret }),
-      oauthUrl: base('TIKTOK_OAUTH_URL', 'https://www.tiktok.com'), apiUrl: base('TIKTOK_API_URL', 'https://open.tiktokapis.com'),
+      oauthUrl: internals.baseUrl(env, 'TIKTOK_OAUTH_URL') ?? 'https://www.tiktok.com', apiUrl: internals.baseUrl(env, 'TIKTOK_API_URL') ?? 'https://open.tiktokapis.com',
       // Media Transfer Guide: chunks of 5–64 MB.
       chunkMb: internals.int(env, 'TIKTOK_CHUNK_MB', 10, 5, 64), privacy,
     };
