@@ -9,6 +9,7 @@ import { isAppError } from '../errors.ts';
 import type { Egress } from '../net/egress.ts';
 import { logger as rootLogger } from '../observability/logger.ts';
 import { recordAudit } from '../store/audit.ts';
+import { transaction } from '../store/transaction.ts';
 import {
   claimDeliveries, disableEndpoint, markEndpointOutcome, recordAttempts, releaseDeliveries, webhookStats,
   type Attempt, type ClaimedRow, type DeliveryRow, type EndpointRow,
@@ -433,7 +434,7 @@ export class WebhookDispatcher {
   }
 
   async #disable(endpoint: EndpointRow, reason: string, label: string): Promise<void> {
-    const disabled = await this.#o.sql.begin(async (tx) => {
+    const disabled = await transaction(this.#o.sql, async (tx) => {
       const r = await disableEndpoint(tx, endpoint.id, reason);
       if (r) await recordAudit(tx, { owner: r.owner, actor: 'system', action: 'webhook.disabled', target: r.id, details: { reason } });
       return r;
