@@ -4,7 +4,9 @@
 // - the bytes of large Buffers (≥ 64 KiB) allocated, counted at Buffer's allocation functions and OpenSSL's cipher output — how many
 //   times the file is copied on its way out, independent of when the garbage collector runs;
 // - the peak growth of RSS and of the Buffers held (process.memoryUsage) over a collected baseline,
-//   per concurrent send.
+//   per concurrent send;
+// - the Buffers a send keeps alive: the rounds again, collected every 50 ms and sampled after each
+//   collection (garbage excluded), and what is left once they are done.
 // Usage: npm run bench:media-memory -- [--size 1mb] [--concurrency 8] [--rounds 5]
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -70,7 +72,7 @@ const media: OutboundMedia = {
 };
 const serverKeysPem = readFileSync(emu.serverKeys, 'utf8');
 // Telegram paces 1 message a second per chat: every send goes to a channel of its own.
-const chatsEach = concurrency * (rounds + 1);
+const chatsEach = concurrency * (2 * rounds + 1);
 const channel = async (memberId: number, role: 'creator' | 'admin') => {
   const username = `mm${randomBytes(4).toString('hex')}`;
   await control(emu.control, 'POST', '/chats', { type: 'channel', title: username, username, members: [{ id: memberId, role, ...(role === 'admin' ? { rights: { postMessages: true } } : {}) }] });
@@ -113,14 +115,31 @@ async function measure(kind: string, send: (i: number) => Promise<unknown>) {
   counting = false;
   clearInterval(timer);
   const sends = rounds * concurrency;
+  // The peaks above include garbage not yet collected. What a send keeps alive: the same rounds again,
+  // collecting every 50 ms and sampling right after (slower, so its rate is not reported).
+  gc();
+  await new Promise((r) => setTimeout(r, 200)); // V8 frees ArrayBuffers' memory after the collection, on another thread
+  gc();
+  const liveBase = process.memoryUsage().arrayBuffers;
+  let livePeak = liveBase;
+  const liveTimer = setInterval(() => { gc(); livePeak = Math.max(livePeak, process.memoryUsage().arrayBuffers); }, 50);
+  for (let r = 0; r < rounds; r++) await Promise.all(Array.from({ length: concurrency }, (_, i) => send(i)));
+  clearInterval(liveTimer);
+  gc();
+  await new Promise((r) => setTimeout(r, 200));
+  gc();
+  const liveAfter = process.memoryUsage().arrayBuffers;
   const line = {
     kind, sends, concurrency, perMin: Math.round((sends / seconds) * 60),
     largeBuffersPerSendMb: mb(allocated / sends), copiesOfTheFile: +(allocated / sends / size).toFixed(1),
     rssGrowthMb: mb(peak.rss - base.rss), rssPerConcurrentSendMb: mb((peak.rss - base.rss) / concurrency),
     buffersPeakMb: mb(peak.buffers - base.arrayBuffers), buffersPerConcurrentSendMb: mb((peak.buffers - base.arrayBuffers) / concurrency),
+    liveBuffersPeakMb: mb(livePeak - liveBase), liveBuffersPerConcurrentSendMb: mb((livePeak - liveBase) / concurrency),
+    liveBuffersLeftMb: mb(liveAfter - liveBase),
   };
   log(`${kind}: ${sends} sends of ${mb(size)} MB, ${concurrency} at a time, ${line.perMin}/min; large Buffers allocated ${line.largeBuffersPerSendMb} MB per send (${line.copiesOfTheFile}× the file); `
-    + `peak RSS +${line.rssGrowthMb} MB (${line.rssPerConcurrentSendMb} MB per concurrent send), Buffers held +${line.buffersPeakMb} MB (${line.buffersPerConcurrentSendMb} MB per concurrent send)`);
+    + `peak RSS +${line.rssGrowthMb} MB (${line.rssPerConcurrentSendMb} MB per concurrent send), Buffers held +${line.buffersPeakMb} MB (${line.buffersPerConcurrentSendMb} MB per concurrent send); `
+    + `live after collection +${line.liveBuffersPeakMb} MB at peak (${line.liveBuffersPerConcurrentSendMb} MB per concurrent send), +${line.liveBuffersLeftMb} MB left after the sends`);
   return line;
 }
 

@@ -7,7 +7,7 @@ import { metrics } from '../../observability/metrics.ts';
 import { SpanKind, withSpan } from '../../observability/tracing.ts';
 import { mapBotApiError, type BotApiFailure } from './errors.ts';
 
-// A thin Bot API client over fetch. The token is part of the URL path (Telegram's design), so
+// A thin Bot API client over undici. The token is part of the URL path (Telegram's design), so
 // no URL, request or response object ever leaves this module inside an error.
 
 export interface BotUser { id: number; is_bot: boolean; first_name: string; username?: string }
@@ -53,17 +53,17 @@ const notProcessedCodes: ReadonlySet<string> = new Set([
   'UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', // closed before any answer
 ]);
 function socketCode(err: unknown): string | undefined {
-  // fetch wraps the socket error (err.cause.code); undici's request throws it (err.code).
+  // undici's request throws the socket error (err.code); a wrapped one has it as err.cause.code.
   const e = err as { code?: unknown; cause?: { code?: unknown } } | undefined;
   const code = e?.cause?.code ?? e?.code;
   return typeof code === 'string' && /^[A-Z_]+$/.test(code) ? code : undefined;
 }
 const notProcessed = (err: unknown) => notProcessedCodes.has(socketCode(err) ?? '');
 
-// JSON calls (sendMessage, getUpdates, …) go through undici's request() on one keep-alive agent
-// rather than fetch: fetch builds a WHATWG Request, Response and web streams per call, which took
-// ~14 % of the daemon's main thread at 30,000/min on bench:send (half the messages from bots; issue
-// 18). Multipart uploads keep fetch (their streamed body and early-answer handling are built on it).
+// Every call goes through undici's request() on one keep-alive agent rather than fetch: fetch builds
+// a WHATWG Request, Response and web streams per call, which took ~14 % of the daemon's main thread
+// at 30,000/min on bench:send (half the messages from bots; issue 18), and copied each piece of an
+// uploaded file once more into its body stream.
 // No connection limit: every bot's getUpdates long poll holds a connection for up to 25 s.
 const agent = new Agent({ keepAliveTimeout: 4_000 });
 
@@ -83,20 +83,22 @@ export class BotApi {
     return withSpan(`telegram bot.${method}`, { 'rpc.system': 'telegram-bot-api', 'rpc.method': method }, () => this.#call<T>(method, params, timeoutMs), { kind: SpanKind.CLIENT, root: false });
   }
 
+  // One path for JSON calls and multipart uploads, over request(): the outcomes and error messages
+  // are the same, and an upload's body is the file's pieces as they are read (no web stream between).
   async #call<T>(method: string, params: Record<string, unknown>, timeoutMs: number, upload?: Upload): Promise<T> {
-    if (!upload) return this.#json<T>(method, params, timeoutMs);
     const started = process.hrtime.bigint();
     let outcome = 'error';
     try {
-      let res: Response;
+      let res: Awaited<ReturnType<typeof request>>;
       try {
-        res = await fetch(this.#base + method, {
-          method: 'POST',
+        res = await request(this.#base + method, {
+          method: 'POST', dispatcher: agent, signal: AbortSignal.timeout(timeoutMs),
           ...(upload
-            ? { headers: { 'content-type': upload.contentType, 'content-length': String(upload.length) }, body: upload.body as never, duplex: 'half' }
+            // undici writes an async iterable piece by piece, waiting for the socket to drain (its types
+            // name only streams; Readable.from would read 16 pieces ahead).
+            ? { headers: { 'content-type': upload.contentType, 'content-length': String(upload.length) }, body: upload.body as never }
             : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(params) }),
-          signal: AbortSignal.timeout(timeoutMs),
-        } as RequestInit);
+        });
       } catch (err) {
         // The file could not be read from storage: the request stopped before its end, so Telegram
         // cannot have acted on it.
@@ -110,46 +112,9 @@ export class BotApi {
       }
       let body: { ok: boolean; result?: T } & Partial<BotApiFailure>;
       try {
-        body = (await res.json()) as typeof body;
-      } catch {
-        // A proxy's 502 or a cut body: the Bot API behind it may have acted.
-        throw tgError('TG_UNAVAILABLE', `Bot API ${method} answered ${res.status} without JSON`, { outcomeUnknown: !readOnly.has(method) });
-      }
-      if (!body.ok) {
-        outcome = String(body.error_code ?? res.status);
-        throw mapBotApiError({ error_code: body.error_code ?? res.status, description: body.description, parameters: body.parameters }, method);
-      }
-      outcome = 'ok';
-      return body.result as T;
-    } finally {
-      // An answer before the whole body went (an early refusal, a timeout): stop reading the file.
-      if (upload) void upload.body.return(undefined).catch(() => undefined);
-      metrics.apiLatency.observe({ method: `bot.${method}`, outcome }, Number(process.hrtime.bigint() - started) / 1e9);
-    }
-  }
-
-  // #call without an upload: the same outcomes and error messages, over request().
-  async #json<T>(method: string, params: Record<string, unknown>, timeoutMs: number): Promise<T> {
-    const started = process.hrtime.bigint();
-    let outcome = 'error';
-    try {
-      let res: Awaited<ReturnType<typeof request>>;
-      try {
-        res = await request(this.#base + method, {
-          method: 'POST', dispatcher: agent, headers: { 'content-type': 'application/json' }, body: JSON.stringify(params),
-          signal: AbortSignal.timeout(timeoutMs),
-        });
-      } catch (err) {
-        const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
-        const code = socketCode(err);
-        throw tgError('TG_UNAVAILABLE', timedOut ? `Bot API ${method} timed out` : `Bot API ${method} unreachable${code ? ` (${code})` : ''}`, {
-          outcomeUnknown: !readOnly.has(method) && (timedOut || !notProcessed(err)),
-        });
-      }
-      let body: { ok: boolean; result?: T } & Partial<BotApiFailure>;
-      try {
         body = (await res.body.json()) as typeof body;
       } catch {
+        // A proxy's 502 or a cut body: the Bot API behind it may have acted.
         res.body.destroy();
         throw tgError('TG_UNAVAILABLE', `Bot API ${method} answered ${res.statusCode} without JSON`, { outcomeUnknown: !readOnly.has(method) });
       }
@@ -160,6 +125,8 @@ export class BotApi {
       outcome = 'ok';
       return body.result as T;
     } finally {
+      // An answer before the whole body went (an early refusal, a timeout): stop reading the file.
+      if (upload) void upload.body.return(undefined).catch(() => undefined);
       metrics.apiLatency.observe({ method: `bot.${method}`, outcome }, Number(process.hrtime.bigint() - started) / 1e9);
     }
   }
