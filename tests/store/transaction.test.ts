@@ -2,6 +2,7 @@ import postgres from 'postgres';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { transaction, transactionEndingWith } from '../../src/store/transaction.ts';
+import { countWire, wireDelta } from '../bench/wire-counts.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 
 // postgres.js dispatches queries to connections in a fixed order, so "k plain queries, then a
@@ -127,6 +128,26 @@ test('transactionEndingWith: the last statement goes with COMMIT; when it fails,
   });
   assert.is(ok, 7);
   assert.is((await sql<{ n: number }[]>`select count(*)::int as n from t`)[0]!.n, 2);
+  assert.is(await idleInTransaction(sql), 0);
+});
+
+test('BEGIN goes out with the first statement: a one-statement transaction is two socket writes, not three', async () => {
+  // Counted on a client opened after counting starts (the counter sets older connections aside).
+  const wire = countWire({ pgPort: Number(new URL(db.url).port || 5432), amqpPort: -1, apiPort: () => undefined });
+  const own = postgres(db.url, { max: 1, onnotice: () => undefined });
+  try {
+    await own`select 1`; // the handshake, not counted below
+    const before = wire.snapshot();
+    await transaction(own, async (tx) => { await tx`insert into t values (9, 9)`; });
+    await transaction(own, async (tx) => { await tx`insert into t values (9, 9)`; }, 'repeatable read');
+    const c = wireDelta(before, wire.snapshot());
+    assert.is(c.pgStatements, 6, 'statements: BEGIN, insert, COMMIT, twice');
+    assert.is(c.writes.postgres, 4, 'socket writes: BEGIN with the insert, then COMMIT, twice');
+  } finally {
+    wire.stop();
+    await own.end();
+  }
+  assert.is((await sql<{ n: number }[]>`select count(*)::int as n from t where k = 9`)[0]!.n, 2);
   assert.is(await idleInTransaction(sql), 0);
 });
 
