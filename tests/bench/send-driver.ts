@@ -1,10 +1,12 @@
-// The HTTP client of bench:send, in a worker thread so that its own cost (fetch, JSON, gunzip: about
+// The HTTP client of bench:send, in a worker thread so that its own cost (HTTP, JSON, gunzip: about
 // a third of a core at 100,000/min) does not run on the daemon's event loop it is measuring.
 // Posts per-owner batches every 100 ms at the target rate and reports what was accepted. With
 // wsSubscribers it first opens that many live-event WebSockets (GET /v1/events, one per owner from the
 // first), as a client watching its messages would; they stay open until the parent says 'stop' (after
 // every message is final) and the answer to it is how many frames they received.
 import { parentPort, workerData } from 'node:worker_threads';
+import { gunzipSync } from 'node:zlib';
+import { Agent, request } from 'undici';
 import { WebSocket } from 'ws';
 
 export interface DriverInput {
@@ -41,22 +43,29 @@ let firstError = '';
 const acceptMs: number[] = [];
 const refuse = (reason: string, n: number) => refusals.set(reason, (refusals.get(reason) ?? 0) + n);
 
+// A client's connection pool, as a product's backend would keep: at most 256 sockets to the daemon,
+// further requests wait for one. Without a bound an overloaded daemon made the driver open sockets
+// until the process (daemon and driver share it) ran out of file descriptors (EMFILE at 20,000).
+const agent = new Agent({ connections: 256, keepAliveTimeout: 10_000 });
 const post = async (owner: number, messages: unknown[]) => {
   const t0 = performance.now();
   try {
-    const res = await fetch(`${url}/v1/messages/batch`, {
-      method: 'POST', headers: { authorization: `Bearer ${tokens[owner]}`, 'content-type': 'application/json' }, body: JSON.stringify({ messages }),
+    const res = await request(`${url}/v1/messages/batch`, {
+      method: 'POST', dispatcher: agent, headers: { authorization: `Bearer ${tokens[owner]}`, 'content-type': 'application/json', 'accept-encoding': 'gzip' }, body: JSON.stringify({ messages }),
     });
-    const body = (await res.json()) as { items?: { id: string; text: string }[] };
-    if (res.status !== 202 || !body.items) {
-      refuse(`HTTP ${res.status}`, messages.length);
-      firstError ||= `${res.status} ${JSON.stringify(body).slice(0, 200)}`;
+    // As fetch did before: gzip accepted, so the daemon compresses the larger answers as it would for a browser.
+    const raw = Buffer.from(await res.body.arrayBuffer());
+    const body = JSON.parse((res.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw).toString()) as { items?: { id: string; text: string }[] };
+    if (res.statusCode !== 202 || !body.items) {
+      refuse(`HTTP ${res.statusCode}`, messages.length);
+      firstError ||= `${res.statusCode} ${JSON.stringify(body).slice(0, 200)}`;
       return;
     }
     acceptMs.push(performance.now() - t0);
     for (const m of body.items) accepted.push([m.id, m.text]);
   } catch (err) {
-    const code = (err as { cause?: { code?: string } }).cause?.code;
+    const e = err as { code?: string; cause?: { code?: string } };
+    const code = e.cause?.code ?? e.code;
     refuse(`${(err as Error).message}${code ? ` (${code})` : ''}`, messages.length);
     firstError ||= (err as Error).message;
   }
