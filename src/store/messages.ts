@@ -249,10 +249,19 @@ export async function acceptMessages(sql: postgres.Sql, owner: string, inputs: M
     // The owner's lock (quotas.ts) and the connections in one statement, the lock first (the left side
     // of the join is read before any connection row). Under the lock no other accept of this owner
     // runs, so the keys and the count read next (a later statement, a fresh snapshot) stay true.
-    // Was 5 statements with the keys and the count (connections, lock, keys, lock again, count), now 2.
-    const conns = await tx<{ id: string | null; status: string; shard: number }[]>`
-      select c.id, c.status, c.shard from (${ownerLockSelect(tx, owner)}) l
-      left join connections c on c.owner = ${owner} and c.id = any(${tx.array(connIds)}::uuid[])`;
+    // Was 5 statements with the keys and the count (connections, lock, keys, lock again, count), now 2 in one round trip.
+    const keys = [...new Set(inputs.flatMap((i) => (i.idempotencyKey === undefined ? [] : [i.idempotencyKey])))];
+    // The room read is written with the lock's statement, not after its answer: the server runs a
+    // connection's statements in order, so it still reads once the lock is held (one round trip and
+    // one socket write fewer per accept). When the connections check fails below, its answer is unused.
+    const [conns, [room]] = await Promise.all([
+      tx<{ id: string | null; status: string; shard: number }[]>`
+        select c.id, c.status, c.shard from (${ownerLockSelect(tx, owner)}) l
+        left join connections c on c.owner = ${owner} and c.id = any(${tx.array(connIds)}::uuid[])`,
+      tx<{ unsent: number; used: string[] }[]>`
+        select (select count(*)::int from messages where owner = ${owner} and status in ('queued', 'sending')) as unsent,
+          ${keys.length === 0 ? tx`'{}'::text[]` : tx`array(select idempotency_key from messages where owner = ${owner} and idempotency_key = any(${tx.array(keys)}))`} as used`,
+    ]);
     const byId = new Map(conns.flatMap((c) => (c.id ? [[c.id, c] as const] : [])));
     inputs.forEach((inp, i) => {
       const c = byId.get(inp.connectionId);
@@ -261,10 +270,6 @@ export async function acceptMessages(sql: postgres.Sql, owner: string, inputs: M
         throw new AppError('CONNECTION_NOT_ACTIVE', `connection is ${c.status}, not active`, { details: [{ path: `messages.${i}.connectionId`, message: c.status }] });
       }
     });
-    const keys = [...new Set(inputs.flatMap((i) => (i.idempotencyKey === undefined ? [] : [i.idempotencyKey])))];
-    const [room] = await tx<{ unsent: number; used: string[] }[]>`
-      select (select count(*)::int from messages where owner = ${owner} and status in ('queued', 'sending')) as unsent,
-        ${keys.length === 0 ? tx`'{}'::text[]` : tx`array(select idempotency_key from messages where owner = ${owner} and idempotency_key = any(${tx.array(keys)}))`} as used`;
     const known = new Set(room!.used);
     const adding = inputs.filter((i) => i.idempotencyKey === undefined).length + keys.filter((k) => !known.has(k)).length;
     const limit = audit.maxQueued ?? quotaDefaults.queuedMessagesPerOwner;
