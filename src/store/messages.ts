@@ -242,7 +242,7 @@ export async function acceptMessages(sql: postgres.Sql, owner: string, inputs: M
   // Always a transaction: the owner's quota lock must cover the count and the insert, and an
   // idempotency conflict found after the insert must undo the batch. Without keys this used to be
   // one statement; BEGIN, the lock, the count and COMMIT are the price of a quota that holds.
-  const results = await withSpan('outbox insert', { 'messaging.batch.message_count': inputs.length }, () => transactionEndingWith(sql, async (tx) => {
+  const results = await withSpan('outbox insert', { 'messaging.batch.message_count': inputs.length }, () => transactionEndingWith<AcceptResult[]>(sql, async (tx) => {
     // Inside the span: the relay's publish span becomes a child of this insert.
     const traceContext = traceCarrier();
     const connIds = [...new Set(inputs.map((i) => i.connectionId))];
@@ -303,8 +303,7 @@ export async function acceptMessages(sql: postgres.Sql, owner: string, inputs: M
     // A key seen before (or twice in this batch) inserts nothing; the loser of two concurrent
     // requests waits for the winner's commit here and then reads its row below. Each inserted
     // message gets its audit row in the same statement.
-    const inserted = await tx<MessageRow[]>`
-      with ins as (
+    const insertCtes = tx`ins as (
         insert into messages ${tx(rows)}
         on conflict (owner, idempotency_key) where idempotency_key is not null do nothing
         returning *
@@ -313,8 +312,23 @@ export async function acceptMessages(sql: postgres.Sql, owner: string, inputs: M
         select ${owner}, ${audit.actor}, 'message.accepted', ins.id::text,
           jsonb_build_object('connectionId', ins.connection_id, 'priority', ins.priority)
         from ins
-      )
-      select * from ins`;
+      )`;
+    if (keys.length === 0) {
+      // No idempotency key: every row is new and none can conflict, so the insert, its audit rows and
+      // the `queued` events are one statement, written with COMMIT (one round trip fewer per accept).
+      return {
+        last: tx`with ${insertCtes}, changed as (select * from ins), ${statusEvents(tx)} select * from ins`,
+        resultOf: (inserted) => {
+          const byNewId = new Map((inserted as MessageRow[]).map((r) => [r.id, r]));
+          return rows.map((r) => {
+            const message = byNewId.get(r.id);
+            if (!message) throw new AppError('INTERNAL', 'an accepted message was not inserted');
+            return { message, replay: false };
+          });
+        },
+      };
+    }
+    const inserted = await tx<MessageRow[]>`with ${insertCtes} select * from ins`;
     const insertedById = new Map(inserted.map((r) => [r.id, r]));
     const missingKeys = rows.filter((r) => !insertedById.has(r.id)).map((r) => r.idempotency_key!);
     const existing = missingKeys.length === 0 ? [] : await tx<MessageRow[]>`

@@ -23,8 +23,13 @@ export async function transaction<T>(sql: postgres.Sql, fn: (tx: Tx) => Promise<
   return run(sql, async (tx) => ({ result: await fn(tx) }), mode);
 }
 
-/** What a body of transactionEndingWith gives back: its result, and its last statement, not yet awaited. */
-export interface Ending<T> { result: T; last?: postgres.PendingQuery<postgres.Row[]> }
+/**
+ * What a body of transactionEndingWith gives back: its result and its last statement, not yet awaited;
+ * or only the last statement, with resultOf making the result from its rows.
+ */
+export type Ending<T> =
+  | { result: T; last?: postgres.PendingQuery<postgres.Row[]> }
+  | { last: postgres.PendingQuery<postgres.Row[]>; resultOf: (rows: postgres.Row[]) => T };
 
 /**
  * transaction(), where the body's last statement is written together with COMMIT (pipelined, one
@@ -64,6 +69,7 @@ async function run<T>(sql: postgres.Sql, fn: (tx: Tx) => Promise<Ending<T>>, mod
         const [last, commit] = await Promise.allSettled([ending.last, tx`commit`]);
         if (last.status === 'rejected') throw last.reason; // the COMMIT after it rolled back
         if (commit.status === 'rejected') throw commit.reason;
+        if ('resultOf' in ending) return ending.resultOf(last.value);
       } else {
         await tx`commit`;
       }
@@ -71,7 +77,7 @@ async function run<T>(sql: postgres.Sql, fn: (tx: Tx) => Promise<Ending<T>>, mod
       broken = isConnectionError(err);
       throw err;
     }
-    return ending.result;
+    return (ending as { result: T }).result;
   } catch (err) {
     broken ||= isConnectionError(err);
     throw err;

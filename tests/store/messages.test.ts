@@ -7,6 +7,8 @@ import {
   markSentMany, rescheduleMessage, toApiMessage, usedIdempotencyKeys,
 } from '../../src/store/messages.ts';
 import { readEvents } from '../../src/store/events.ts';
+import postgres from 'postgres';
+import { countWire, wireDelta } from '../bench/wire-counts.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { makeConnection } from '../delivery/fixtures.ts';
 
@@ -40,6 +42,41 @@ test('same idempotency key and body twice → one row, second flagged replay', a
   const conn2 = await makeConnection(db.sql, other);
   const [c] = await acceptMessages(db.sql, other, [{ ...input, connectionId: conn2 }], { actor: other });
   assert.is(c!.replay, false);
+});
+
+test('an accept is two writes to Postgres (one without keys, stored with its audit row and queued event); with a key, one more', async () => {
+  const owner = `o-${randomUUID()}`;
+  const conn = await makeConnection(db.sql, owner);
+  // Counted on a client opened after counting starts (the counter sets older connections aside).
+  const wire = countWire({ pgPort: Number(new URL(db.url).port || 5432), amqpPort: -1, apiPort: () => undefined });
+  const own = postgres(db.url, { max: 1, onnotice: () => undefined });
+  try {
+    await own`select 1`;
+    // Each shape once first: postgres.js describes a statement it has not prepared on a connection yet (a round trip more).
+    await acceptMessages(own, owner, [{ connectionId: conn, chat: '@a', text: 'warm' }, { connectionId: conn, chat: '@a', text: 'warm' }], { actor: owner });
+    await acceptMessages(own, owner, [{ connectionId: conn, chat: '@a', text: 'warm', idempotencyKey: 'w0' }], { actor: owner });
+    const accept = async (inputs: Parameters<typeof acceptMessages>[2]) => {
+      const before = wire.snapshot();
+      const results = await acceptMessages(own, owner, inputs, { actor: owner });
+      return { results, writes: wireDelta(before, wire.snapshot()).writes.postgres };
+    };
+    // BEGIN + owner lock + quota read, then insert + audit + events + COMMIT.
+    const plain = await accept([{ connectionId: conn, chat: '@a', text: 'one' }, { connectionId: conn, chat: '@a', text: 'two' }]);
+    assert.is(plain.writes, 2, 'writes without idempotency keys');
+    assert.equal(plain.results.map((r) => [r.message.text, r.replay]), [['one', false], ['two', false]]);
+    const keyed = await accept([{ connectionId: conn, chat: '@a', text: 'three', idempotencyKey: 'w1' }]);
+    assert.is(keyed.writes, 3, 'writes with a key: the insert, then the events with COMMIT');
+    assert.is(keyed.results[0]!.replay, false);
+  } finally {
+    wire.stop();
+    await own.end();
+  }
+  const events = (await readEvents(db.sql, owner, { afterPos: 0, limit: 10 })).filter((e) => (e.data as { text: string }).text !== 'warm');
+  // Within a batch, events come in message id order.
+  assert.equal(events.map((e) => [e.type, (e.data as { text: string; status: string }).text, (e.data as { status: string }).status]).sort(),
+    [['message.status', 'one', 'queued'], ['message.status', 'three', 'queued'], ['message.status', 'two', 'queued']]);
+  const [{ n }] = await db.sql<{ n: number }[]>`select count(*)::int as n from audit where owner = ${owner} and action = 'message.accepted'`;
+  assert.is(n, 6, 'one audit row per message');
 });
 
 test('usedIdempotencyKeys: owner-scoped', async () => {
