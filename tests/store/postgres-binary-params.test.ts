@@ -2,7 +2,7 @@
 // goes to Postgres as its bytes (binary format) instead of hex text: an upload's 1 MiB chunks
 // (src/media/files.ts) are copied once into the message instead of becoming 2 MiB strings.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
@@ -11,6 +11,7 @@ import * as assert from 'uvu/assert';
 import { edits, files, patch, version } from '../../ops/patches/postgres-binary-params.mjs';
 import { startEmbedded } from '../../src/store/embedded.ts';
 import { testServerUrl } from '../helpers/db.ts';
+import { withFakePackage } from '../helpers/fake-package.ts';
 
 const root = join(import.meta.dirname, '../..');
 const pkgDir = join(root, 'node_modules/postgres');
@@ -87,12 +88,7 @@ test('embedded mode (PGlite through pglite-socket) takes binary bytea parameters
 });
 
 test('patch(): patches the original, is idempotent, refuses unknown text and other versions', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'pgbp-pkg-'));
-  try {
-    const write = (file: string, text: string) => {
-      mkdirSync(join(dir, file, '..'), { recursive: true });
-      writeFileSync(join(dir, file), text);
-    };
+  withFakePackage('pgbp-pkg-', (dir, write) => {
     const body = (file: string, i: 0 | 1) => `before\n${edits[file.endsWith('bytes.js') ? 'bytes.js' : 'connection.js'].map((e) => e[i]).join('middle\n')}after\n`;
     write('package.json', JSON.stringify({ version }));
     for (const file of files) write(file, body(file, 0));
@@ -104,9 +100,7 @@ test('patch(): patches the original, is idempotent, refuses unknown text and oth
     assert.throws(() => patch(dir), /known 3\.4\.9 text/);
     write('package.json', JSON.stringify({ version: '3.4.10' }));
     assert.throws(() => patch(dir), /the patch is for 3\.4\.9/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test.run();

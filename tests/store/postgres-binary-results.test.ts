@@ -1,7 +1,7 @@
 // postgres.js 3.4.9 is patched on install (ops/patches/postgres-binary-results.mjs) so that a raw query can
 // ask for binary results: file pieces are read as their bytes instead of hex text (src/store/uploads.ts).
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
@@ -10,6 +10,7 @@ import * as assert from 'uvu/assert';
 import { edits, files, patch, version } from '../../ops/patches/postgres-binary-results.mjs';
 import { startEmbedded } from '../../src/store/embedded.ts';
 import { testServerUrl } from '../helpers/db.ts';
+import { withFakePackage } from '../helpers/fake-package.ts';
 
 const root = join(import.meta.dirname, '../..');
 const pkgDir = join(root, 'node_modules/postgres');
@@ -64,12 +65,7 @@ test('embedded mode (PGlite through pglite-socket) answers in binary too', async
 });
 
 test('patch(): patches the original, is idempotent, refuses unknown text and other versions', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'pgbr-pkg-'));
-  try {
-    const write = (file: string, text: string) => {
-      mkdirSync(join(dir, file, '..'), { recursive: true });
-      writeFileSync(join(dir, file), text);
-    };
+  withFakePackage('pgbr-pkg-', (dir, write) => {
     const body = (i: 0 | 1) => `before\n${edits.map((e) => e[i]).join('middle\n')}after\n`;
     write('package.json', JSON.stringify({ version }));
     for (const file of files) write(file, body(0));
@@ -81,9 +77,7 @@ test('patch(): patches the original, is idempotent, refuses unknown text and oth
     assert.throws(() => patch(dir), /known 3\.4\.9 text/);
     write('package.json', JSON.stringify({ version: '3.4.10' }));
     assert.throws(() => patch(dir), /the patch is for 3\.4\.9/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test.run();

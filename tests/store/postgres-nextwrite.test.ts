@@ -1,13 +1,13 @@
 // postgres.js 3.4.9's nextWrite is patched on install (ops/patches/postgres-nextwrite.mjs): upstream throws
 // out of a setImmediate when a queued write runs after its socket closed, which ends the process.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { files, original, patch, patched, version } from '../../ops/patches/postgres-nextwrite.mjs';
 import { testServerUrl } from '../helpers/db.ts';
+import { withFakePackage } from '../helpers/fake-package.ts';
 
 const root = join(import.meta.dirname, '../..');
 const pkgDir = join(root, 'node_modules/postgres');
@@ -50,12 +50,7 @@ test('a reserved connection whose backend was terminated rejects its next querie
 });
 
 test('patch(): patches the original, is idempotent, refuses unknown text and other versions', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'pgnw-pkg-'));
-  try {
-    const write = (file: string, text: string) => {
-      mkdirSync(join(dir, file, '..'), { recursive: true });
-      writeFileSync(join(dir, file), text);
-    };
+  withFakePackage('pgnw-pkg-', (dir, write) => {
     const body = (fn: string) => `before\n${fn}    nextWriteTimer !== null && clearImmediate(nextWriteTimer)\n  }\nafter\n`;
     write('package.json', JSON.stringify({ version }));
     for (const file of files) write(file, body(original));
@@ -67,9 +62,7 @@ test('patch(): patches the original, is idempotent, refuses unknown text and oth
     assert.throws(() => patch(dir), /known 3\.4\.9 nextWrite/);
     write('package.json', JSON.stringify({ version: '3.4.10' }));
     assert.throws(() => patch(dir), /the patch is for 3\.4\.9/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test.run();

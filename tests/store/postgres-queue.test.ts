@@ -12,6 +12,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { files, original, patch, patched, version } from '../../ops/patches/postgres-queue.mjs';
 import { testServerUrl } from '../helpers/db.ts';
+import { withFakePackage } from '../helpers/fake-package.ts';
 
 interface Queue<T> { readonly length: number; push(x: T): T; shift(): T | undefined; remove(x: T): T | null }
 type MakeQueue = <T>(initial?: T[]) => Queue<T>;
@@ -47,12 +48,7 @@ test('the installed postgres.js is 3.4.9 with all three queue.js copies patched 
 });
 
 test('patch(): patches the original, is idempotent, refuses unknown text and other versions', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'pgq-pkg-'));
-  try {
-    const write = (file: string, text: string) => {
-      spawnSync('mkdir', ['-p', join(dir, file, '..')]);
-      writeFileSync(join(dir, file), text);
-    };
+  withFakePackage('pgq-pkg-', (dir, write) => {
     write('package.json', JSON.stringify({ version }));
     for (const file of files) write(file, original(file));
     assert.throws(() => patch(dir, { check: true }), /not patched/);
@@ -64,9 +60,7 @@ test('patch(): patches the original, is idempotent, refuses unknown text and oth
     assert.throws(() => patch(dir), /neither the known 3\.4\.9 original nor the patched text/);
     write('package.json', JSON.stringify({ version: '3.4.10' }));
     assert.throws(() => patch(dir), /node_modules\/postgres is 3\.4\.10, the patch is for 3\.4\.9/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 // Operations on numbers 0..19 (duplicates, removing shifted or absent items, shifting an empty queue).
