@@ -29,7 +29,8 @@ export async function extraPlugins(
   await registerInTurns(server, [
     {
       plugin: messagesPlugin,
-      options: { sql: deps.sql, connections: deps.connections, delivery: deps.delivery, quotas: deps.config.quotas, capabilities: deps.capabilities, egress: deps.egress },
+      options: { sql: deps.sql, connections: deps.connections, delivery: deps.delivery, quotas: deps.config.quotas, capabilities: deps.capabilities, egress: deps.egress,
+        statusEvents: deps.config.messageStatusEvents },
     },
     // Tickets in Redis when there is one: a ticket issued by one replica opens the socket on another.
     {

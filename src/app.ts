@@ -151,6 +151,7 @@ export async function startApp(config: Config): Promise<App> {
       media: { egress, limits: { maxBytes: config.media.maxBytes, retentionHours: config.media.retentionHours, deadlineMs: config.media.uploadTimeoutMs } },
       ...(config.amqp.url ? { amqpUrl: config.amqp.url } : {}),
       ...(amqpTls ? { amqpOptions: amqpTls } : {}),
+      processor: { statusEvents: config.messageStatusEvents },
       cluster,
     });
     closers.push(() => delivery.stop());

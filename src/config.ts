@@ -88,6 +88,8 @@ export interface Config {
   messageQueueTtlHours: number;
   /** EVENT_RETENTION_HOURS: stored events (replay, log, publishers' cursors) are deleted this long after they occurred. */
   eventRetentionHours: number;
+  /** MESSAGE_STATUS_EVENTS: which message.status changes are stored as events (see StatusEvents). */
+  messageStatusEvents: StatusEvents;
   pace: { chatPerS: number; groupPerMin: number; botPerS: number };
   otelEndpoint?: string;
   shutdownTimeoutMs: number;
@@ -107,6 +109,15 @@ export interface MediaConfig {
 }
 
 type Env = Record<string, string | undefined>;
+
+/**
+ * `all`: an event for every status a message takes (queued, sending, sent, a retry's return to
+ * queued, …). `outcomes`: none for accepted, sending or rescheduled; one for sent, failed or cancelled,
+ * for platform statuses (delivered, read) and for edits and deletes. Each event is a row, a broker
+ * publish and a frame per subscriber, and a sent message takes three under `all`.
+ */
+export type StatusEvents = 'all' | 'outcomes';
+const statusEventModes: readonly StatusEvents[] = ['all', 'outcomes'];
 
 export interface Quotas {
   connectionsPerOwner: number;
@@ -153,6 +164,12 @@ const internals = {
       throw new ConfigError(`${name} must be an integer ${min}..${max}, got "${raw}"`);
     }
     return n;
+  },
+  oneOf<T extends string>(env: Env, name: string, values: readonly T[], def: T): T {
+    const raw = internals.str(env, name)?.toLowerCase();
+    if (raw === undefined) return def;
+    if (!values.includes(raw as T)) throw new ConfigError(`${name} must be one of ${values.join(', ')}, got "${raw}"`);
+    return raw as T;
   },
   bool(env: Env, name: string, def: boolean): boolean {
     const raw = internals.str(env, name)?.toLowerCase();
@@ -428,8 +445,7 @@ export function describeConfig(c: Config): Record<string, unknown> {
 export function loadConfig(env: Env = process.env): Config {
   const dataDir = resolve(internals.str(env, 'DATA_DIR') ?? './data');
   const databaseUrl = internals.url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']);
-  const logLevel = (internals.str(env, 'LOG_LEVEL') ?? 'info').toLowerCase();
-  if (!logLevels.includes(logLevel as LogLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${logLevels.join(', ')}, got "${logLevel}"`);
+  const logLevel = internals.oneOf(env, 'LOG_LEVEL', logLevels, 'info');
   const logFormat = internals.str(env, 'LOG_FORMAT')?.toLowerCase();
   if (logFormat !== undefined && logFormat !== 'json' && logFormat !== 'pretty') throw new ConfigError(`LOG_FORMAT must be json or pretty, got "${logFormat}"`);
   const backoff = { baseMs: internals.int(env, 'BACKOFF_BASE_MS', 1000, 1, 3_600_000), capMs: internals.int(env, 'BACKOFF_CAP_MS', 60_000, 1, 86_400_000) };
@@ -460,7 +476,7 @@ export function loadConfig(env: Env = process.env): Config {
     jwt: { ...internals.jwt(env, databaseUrl === undefined, dataDir), maxLifetimeSec: internals.int(env, 'JWT_MAX_LIFETIME_S', 86_400, 60, 31_536_000) },
     ...(publicUrl && { publicUrl }),
     corsOrigins: internals.corsOrigins(env),
-    logLevel: logLevel as LogLevel,
+    logLevel,
     ...(logFormat && { logFormat }),
     telegram: internals.telegram(env),
     meta: internals.meta(env),
@@ -500,6 +516,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     messageQueueTtlHours: internals.int(env, 'MESSAGE_QUEUE_TTL_HOURS', defaultQueueTtlHours, 1, 8760),
     eventRetentionHours: internals.int(env, 'EVENT_RETENTION_HOURS', 72, 1, 8760),
+    messageStatusEvents: internals.oneOf(env, 'MESSAGE_STATUS_EVENTS', statusEventModes, 'all'),
     pace: {
       chatPerS: internals.int(env, 'PACE_CHAT_PER_S', 1, 1, 1000),
       groupPerMin: internals.int(env, 'PACE_GROUP_PER_MIN', 20, 1, 60_000),

@@ -122,6 +122,13 @@ test('CONSENT_REQUIRED: off by default, true/false/1/0 in any case, anything els
   fails({ ...server, CONSENT_REQUIRED: 'yes' }, 'CONSENT_REQUIRED must be true or false, got "yes"');
 });
 
+test('MESSAGE_STATUS_EVENTS: all by default, outcomes in any case, anything else refused', () => {
+  assert.is(loadConfig(server).messageStatusEvents, 'all');
+  assert.is(loadConfig({ ...server, MESSAGE_STATUS_EVENTS: 'Outcomes' }).messageStatusEvents, 'outcomes');
+  assert.is(loadConfig({ ...server, MESSAGE_STATUS_EVENTS: '' }).messageStatusEvents, 'all', 'empty counts as unset');
+  fails({ ...server, MESSAGE_STATUS_EVENTS: 'final' }, 'MESSAGE_STATUS_EVENTS must be one of all, outcomes, got "final"');
+});
+
 test('URLs must parse and use the right scheme', () => {
   fails({ ...server, DATABASE_URL: 'mysql://x/y' }, 'DATABASE_URL must use postgres: or postgresql:, got "mysql:"');
   fails({ ...server, REDIS_URL: 'http://r:6379' }, 'REDIS_URL must use redis: or rediss:, got "http:"');

@@ -1,7 +1,7 @@
 import type { Plugin } from '@hapi/hapi';
 import Joi from 'joi';
 import type postgres from 'postgres';
-import type { Quotas } from '../config.ts';
+import type { Quotas, StatusEvents } from '../config.ts';
 import { AppError, type ErrorCode, type ErrorDetail } from '../errors.ts';
 import { mediaTypes, type MessageTemplate, type SendCapabilities } from '../platforms/adapter.ts';
 import { getChats } from '../store/chats.ts';
@@ -28,6 +28,8 @@ export interface MessagesPluginOptions {
   capabilities?: (platform: string, kind: string) => SendCapabilities | undefined;
   /** Judges a media URL before it is stored (scheme, literal addresses): the egress guard's check(). */
   egress?: { check(url: string): URL };
+  /** MESSAGE_STATUS_EVENTS: under `outcomes` an accept stores no `queued` events (the 202 answer shows them). */
+  statusEvents?: StatusEvents;
 }
 
 interface SendBody {
@@ -385,7 +387,7 @@ const internals = {
     if (unknown.length > 0) internals.fail('NOT_FOUND', 'chat not found', unknown);
 
     const results = await acceptMessages(o.sql, owner, inputs, {
-      actor: owner, requireActive: false, ...(o.quotas && { maxQueued: o.quotas.queuedMessagesPerOwner }),
+      actor: owner, requireActive: false, announce: o.statusEvents !== 'outcomes', ...(o.quotas && { maxQueued: o.quotas.queuedMessagesPerOwner }),
     });
     if (results.some((r) => !r.replay)) o.delivery.notify();
     return results;

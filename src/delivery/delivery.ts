@@ -42,7 +42,7 @@ export interface DeliveryOptions {
   claimLeaseMs?: number;
   /** integration_queue_depth / oldest age refresh: 5 s */
   sampleMs?: number;
-  processor?: Pick<ProcessorOptions, 'leaseMs' | 'maxRetries' | 'backoff' | 'parkMs'>;
+  processor?: Pick<ProcessorOptions, 'leaseMs' | 'maxRetries' | 'backoff' | 'parkMs' | 'statusEvents'>;
   /** Media URLs: the egress guard and limits they are fetched with (without it, such messages fail). */
   media?: ProcessorOptions['media'];
   /**

@@ -5,6 +5,7 @@
 // will bring back.
 import type postgres from 'postgres';
 import type { Logger } from 'winston';
+import type { StatusEvents } from '../config.ts';
 import { AppError, isAppError } from '../errors.ts';
 import { fetchFile, readFile, type FetchOptions } from '../media/files.ts';
 import type { Egress } from '../net/egress.ts';
@@ -56,6 +57,8 @@ export interface ProcessorOptions {
   media?: { egress: Egress; limits: FetchOptions };
   /** Several daemons: only messages of shards this node leases are sent here, and their writes are fenced. */
   cluster?: ShardOwnership;
+  /** MESSAGE_STATUS_EVENTS: under `outcomes`, starting a send and rescheduling one store no event. */
+  statusEvents?: StatusEvents;
 }
 
 /**
@@ -85,12 +88,18 @@ export class Processor {
   private readonly sent: Batcher<{ id: string; platformMessageId: string }, MessageRow>;
 
   constructor(o: ProcessorOptions) {
-    this.o = { leaseMs: 60_000, maxRetries: 8, backoff: { baseMs: 1000, capMs: 5 * 60_000 }, parkMs: 30_000, ...o };
+    this.o = { leaseMs: 60_000, maxRetries: 8, backoff: { baseMs: 1000, capMs: 5 * 60_000 }, parkMs: 30_000, statusEvents: 'all', ...o };
     const { sql, leaseMs } = this.o;
+    const announce = this.announce;
     this.load = new Batcher(async (ids) => { const m = await getMessagesForDelivery(sql, ids); return ids.map((id) => m.get(id)); });
     const node = o.cluster?.node;
-    this.sending = new Batcher(async (es) => { const m = await markSendingMany(sql, es, leaseMs, node); return es.map((e) => m.get(e.id)); });
+    this.sending = new Batcher(async (es) => { const m = await markSendingMany(sql, es, leaseMs, node, announce); return es.map((e) => m.get(e.id)); });
     this.sent = new Batcher(async (es) => { const m = await markSentMany(sql, es); return es.map((e) => m.get(e.id)); });
+  }
+
+  /** Whether a status a message passes through on its way (sending, back to queued) is stored as an event. */
+  private get announce(): boolean {
+    return this.o.statusEvents === 'all';
   }
 
   get inFlight(): number {
@@ -223,7 +232,7 @@ export class Processor {
     const call = await pacer.beforeCall(pace, signal);
     if (!call.go) {
       // A flood wait for this chat came in since the slot: no call was made, back to queued.
-      const r = await this.durably(row.id, () => rescheduleMessage(sql, row.id, { at: new Date(call.until), seq: sending.publish_seq, announce: true }));
+      const r = await this.durably(row.id, () => rescheduleMessage(sql, row.id, { at: new Date(call.until), seq: sending.publish_seq, announce: this.announce }));
       return r ? 'deferred' : 'stale';
     }
     const started = clock.now();
@@ -399,7 +408,7 @@ export class Processor {
     const retryAt = new Date(at);
     const fence = fenced ? this.fence(row) : undefined;
     const r = await this.durably(row.id, () => rescheduleMessage(this.o.sql, row.id, {
-      at: retryAt, error: { code: e.code, message: e.message, retryAt: retryAt.toISOString() }, retry, seq, parked, announce: true, ...(fence ? { fence } : {}),
+      at: retryAt, error: { code: e.code, message: e.message, retryAt: retryAt.toISOString() }, retry, seq, parked, announce: this.announce, ...(fence ? { fence } : {}),
     }));
     if (!r) return this.refused(row, fence);
     return outcome;

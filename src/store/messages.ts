@@ -226,6 +226,8 @@ export interface AcceptResult { message: MessageRow; replay: boolean }
 export interface AuditContext {
   actor: string;
   requireActive?: boolean;
+  /** store the new messages' `queued` events (false with MESSAGE_STATUS_EVENTS=outcomes) */
+  announce?: boolean;
   /** unsent (queued or sending) messages the owner may have; QUOTA_EXCEEDED beyond, all or none */
   maxQueued?: number;
 }
@@ -313,11 +315,12 @@ export async function acceptMessages(sql: postgres.Sql, owner: string, inputs: M
           jsonb_build_object('connectionId', ins.connection_id, 'priority', ins.priority)
         from ins
       )`;
+    const announce = audit.announce !== false;
     if (keys.length === 0) {
       // No idempotency key: every row is new and none can conflict, so the insert, its audit rows and
       // the `queued` events are one statement, written with COMMIT (one round trip fewer per accept).
       return {
-        last: tx`with ${insertCtes}, changed as (select * from ins), ${statusEvents(tx)} select * from ins`,
+        last: announce ? tx`with ${insertCtes}, changed as (select * from ins), ${statusEvents(tx)} select * from ins` : tx`with ${insertCtes} select * from ins`,
         resultOf: (inserted) => {
           const byNewId = new Map((inserted as MessageRow[]).map((r) => [r.id, r]));
           return rows.map((r) => {
@@ -346,13 +349,13 @@ export async function acceptMessages(sql: postgres.Sql, owner: string, inputs: M
     });
     // The new messages' `queued` events, sent with COMMIT: the events' pos lock it takes is not held
     // across a round trip (transactionEndingWith).
-    if (inserted.length === 0) return { result: out };
+    if (inserted.length === 0 || !announce) return { result: out };
     return {
       result: out,
       last: tx`with changed as (select * from messages where id = any(${tx.array(inserted.map((r) => r.id))}::uuid[])), ${statusEvents(tx)} select 1`,
     };
   }));
-  if (results.some((r) => !r.replay)) eventsCommitted();
+  if (audit.announce !== false && results.some((r) => !r.replay)) eventsCommitted();
   return results;
 }
 
@@ -489,9 +492,10 @@ export async function getMessagesForDelivery(sql: Sql, ids: string[]): Promise<M
  * The platform calls are about to start: attempts + 1, and a lease (available_at) after which a row
  * still in `sending` counts as abandoned by a crashed process. Only the holder of a row's current
  * publish_seq may do this, so a stale broker copy never sends. One statement for many (id, seq);
- * ids that did not qualify have no entry.
+ * ids that did not qualify have no entry. With announce false (MESSAGE_STATUS_EVENTS=outcomes) the
+ * `sending` events are not stored.
  */
-export async function markSendingMany(sql: Sql, entries: { id: string; seq: number; epoch?: number }[], leaseMs: number, node?: string): Promise<Map<string, MessageRow>> {
+export async function markSendingMany(sql: Sql, entries: { id: string; seq: number; epoch?: number }[], leaseMs: number, node?: string, announce = true): Promise<Map<string, MessageRow>> {
   if (entries.length === 0) return new Map();
   const ids = sql.array(entries.map((e) => e.id));
   // With a node, each entry is fenced by the epoch of its shard's lease (one batch mixes shards).
@@ -503,9 +507,9 @@ export async function markSendingMany(sql: Sql, entries: { id: string; seq: numb
       where m.id = locked.id and m.id = t.id and m.publish_seq = t.seq and m.status in ('queued', 'sending')
         ${node === undefined ? sql`` : sql`and exists (select 1 from shard_leases l where l.shard = m.shard and l.owner = ${node} and l.epoch = t.epoch for share)`}
       returning m.*
-    ), ${statusEvents(sql)}
+    )${announce ? sql`, ${statusEvents(sql)}` : sql``}
     select * from changed`;
-  if (rows.length > 0) eventsCommitted();
+  if (announce && rows.length > 0) eventsCommitted();
   return new Map(rows.map((r) => [r.id, r]));
 }
 

@@ -86,6 +86,29 @@ test('accept → 202 queued Message, row and audit entry stored, delivery notifi
   assert.equal(json(one), m);
 });
 
+test('MESSAGE_STATUS_EVENTS=outcomes: the accept stores the messages and answers them queued, without queued events', async () => {
+  const quiet = await shellServer({ rateLimit: { connect: 10_000, send: 10_000, status: 100_000 } });
+  await quiet.server.register({ plugin: messagesPlugin, options: { sql: db.sql, connections: live.asService(), delivery: { notify: () => undefined }, statusEvents: 'outcomes' } });
+  await quiet.server.initialize();
+  try {
+    const { sub, conn } = await caller();
+    const send = (url: string, payload: object) => quiet.server.inject({ method: 'POST', url, headers: bearer(quiet.token(sub)), payload });
+    const one = await send('/v1/messages', { connectionId: conn, chat: '@release_notes', text: 'one' });
+    const batch = await send('/v1/messages/batch', { messages: [{ connectionId: conn, chat: '@release_notes', text: 'two' }, { connectionId: conn, chat: '@release_notes', text: 'three' }] });
+    assert.equal([one.statusCode, batch.statusCode], [202, 202]);
+    assert.is(json(one).status, 'queued');
+    assert.is((await rowsOf(sub)).length, 3);
+    const [n] = await db.sql<{ n: number }[]>`select count(*)::int as n from events where customer_id = ${sub}`;
+    assert.is(n!.n, 0, 'no queued events');
+    // The default (all) stores one per message, on the other server.
+    assert.is((await post('/v1/messages', sub, { connectionId: conn, chat: '@release_notes', text: 'four' })).statusCode, 202);
+    const [m] = await db.sql<{ n: number }[]>`select count(*)::int as n from events where customer_id = ${sub}`;
+    assert.is(m!.n, 1);
+  } finally {
+    await quiet.server.stop();
+  }
+});
+
 test('idempotency: same key and body → one row, 200 with the first message; other body → 409', async () => {
   const { sub, conn } = await caller();
   const key = { 'idempotency-key': `k-${randomUUID()}` };

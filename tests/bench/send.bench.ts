@@ -44,6 +44,8 @@ const { values } = parseArgs({
     'broker-n': { type: 'string', default: '20000' },
     media: { type: 'string' },
     ws: { type: 'string' },
+    // MESSAGE_STATUS_EVENTS of the daemon: all (default) or outcomes
+    'status-events': { type: 'string' },
   },
 });
 const bytes = (s: string) => { const m = /^(\d+(?:\.\d+)?)(b|kb|mb)?$/i.exec(s); if (!m) throw new Error(`bad size ${s} (e.g. 1mb)`); return Math.round(Number(m[1]) * ({ b: 1, kb: 1024, mb: 1024 * 1024 }[(m[2] ?? 'b').toLowerCase()]!)); };
@@ -77,6 +79,7 @@ const config = {
     TELEGRAM_BOT_API_URL: emu.botApi, SHARDS: '16', RATE_LIMIT_SEND: '1000000', RATE_LIMIT_CONNECT: '1000000', RATE_LIMIT_STATUS: '1000000', RATE_LIMIT_MANAGE: '1000000', RATE_LIMIT_IP: '0',
     // Throughput, not tenancy, is measured: at saturation an owner's backlog may pass the default 10,000.
     QUOTA_CONNECTIONS_PER_OWNER: '1000000', QUOTA_CHATS_PER_CONNECTION: '1000000', QUOTA_QUEUED_MESSAGES_PER_OWNER: '100000000',
+    MESSAGE_STATUS_EVENTS: values['status-events'],
   }),
   port: 0,
 };
@@ -145,7 +148,7 @@ await pool(conns.flatMap((c) => Array.from({ length: chatsPerConn }, (_, j) => (
   targets.push({ owner: c.owner, connectionId: c.id, chat: chat.body.id });
 });
 const wsSubscribers = Math.min(owners, Number(values.ws ?? owners));
-log(`setup: ${nAccounts} accounts + ${nBots} bots active, ${targets.length} channels (${chatsPerConn} per connection), ${owners} owners, ${wsSubscribers} live-event WebSocket subscribers in ${((performance.now() - setupStarted) / 1000).toFixed(1)} s`);
+log(`setup: ${nAccounts} accounts + ${nBots} bots active, ${targets.length} channels (${chatsPerConn} per connection), ${owners} owners, ${wsSubscribers} live-event WebSocket subscribers, status events ${config.messageStatusEvents}, in ${((performance.now() - setupStarted) / 1000).toFixed(1)} s`);
 
 // ---- media: files uploaded from another process, the daemon's memory sampled meanwhile
 const mb = (n: number) => +(n / 1024 / 1024).toFixed(1);

@@ -52,6 +52,30 @@ test('queued, sending and failed: rolled back with their changes, committed with
   assert.equal(statuses(await eventsOf(owner), id), ['queued', 'sending', 'failed']);
 });
 
+test('announce off (MESSAGE_STATUS_EVENTS=outcomes): accepted, sending and a retry store no event; sent and failed do', async () => {
+  const owner = `o-${randomUUID()}`;
+  const conn = await makeConnection(db.sql, owner);
+  const quiet = { actor: owner, announce: false };
+  const [plain] = await acceptMessages(db.sql, owner, [{ connectionId: conn, chat: '@c', text: 'no key' }], quiet);
+  const [keyed] = await acceptMessages(db.sql, owner, [{ connectionId: conn, chat: '@c', text: 'key', idempotencyKey: `k-${randomUUID()}` }], quiet);
+  const [a, b] = [plain!.message.id, keyed!.message.id];
+  assert.equal((await db.sql`select status from messages where id in (${a}, ${b})`).map((r) => r.status as string), ['queued', 'queued'], 'both stored');
+  assert.is((await eventsOf(owner)).length, 0, 'no queued event, with or without a key');
+
+  assert.is((await markSendingMany(db.sql, [{ id: a, seq: 0 }, { id: b, seq: 0 }], 60_000, undefined, false)).size, 2);
+  const retryAt = new Date(Date.now() - 1000);
+  assert.ok(await rescheduleMessage(db.sql, b, { at: retryAt, seq: 0, retry: true, error: { code: 'TG_UNAVAILABLE', message: 'down' } }));
+  assert.is((await markSendingMany(db.sql, [{ id: b, seq: 1 }], 60_000, undefined, false)).size, 1);
+  assert.is((await eventsOf(owner)).length, 0, 'no sending event and none for the retry');
+
+  const sent = (await markSentMany(db.sql, [{ id: a, platformMessageId: '1' }])).get(a)!;
+  const failed = (await markFailed(db.sql, b, { code: 'TG_CHAT_WRITE_FORBIDDEN', message: 'no' }))!;
+  const events = await eventsOf(owner);
+  assert.equal(events.map((e) => [(e.data as { id: string }).id, (e.data as { status: string }).status]), [[a, 'sent'], [b, 'failed']], 'one event per outcome');
+  assert.equal(json(events[0]!.data), json(toApiMessage(sent)));
+  assert.equal(json(events[1]!.data), json(toApiMessage(failed)));
+});
+
 test('a message\'s events are the statuses it went through, each with the row as written', async () => {
   const owner = `o-${randomUUID()}`;
   const conn = await makeConnection(db.sql, owner);
