@@ -7,6 +7,7 @@ import type { Logger } from 'winston';
 import type { Keyring } from '../crypto/keyring.ts';
 import { isAppError } from '../errors.ts';
 import type { Egress } from '../net/egress.ts';
+import { retryAfterMs as readRetryAfter } from '../net/retry-after.ts';
 import { logger as rootLogger } from '../observability/logger.ts';
 import { recordAudit } from '../store/audit.ts';
 import { transaction } from '../store/transaction.ts';
@@ -415,7 +416,7 @@ export class WebhookDispatcher {
         return Array.isArray(v) ? v[0] ?? null : v ?? null;
       };
       if (httpStatus >= 200 && httpStatus < 300) return { ok: true, httpStatus, result: 'success', ...(snippet ? { snippet } : {}) };
-      const retryAfterMs = httpStatus === 429 || httpStatus === 503 ? parseRetryAfter(header('retry-after'), Date.now()) : undefined;
+      const retryAfterMs = httpStatus === 429 || httpStatus === 503 ? readRetryAfter(header('retry-after')) : undefined;
       return {
         ok: false, httpStatus, result: httpStatus === 410 ? 'gone' : 'http_error', ...(snippet ? { snippet } : {}),
         // A redirect is not followed (its target was not checked and the body would be re-sent blind).
@@ -446,15 +447,6 @@ export class WebhookDispatcher {
     this.#log.warn('webhook endpoint disabled', { webhookId: endpoint.id, reason });
     await this.#o.onDisabled(disabled, reason).catch((err) => this.#log.warn('webhook.disabled event failed', { webhookId: endpoint.id, error: (err as Error).message }));
   }
-}
-
-/** Retry-After as milliseconds from now: delta-seconds or an HTTP date; undefined when absent or unreadable. */
-export function parseRetryAfter(value: string | null, nowMs: number): number | undefined {
-  if (!value) return undefined;
-  const v = value.trim();
-  if (/^\d{1,10}$/.test(v)) return Number(v) * 1000;
-  const at = Date.parse(v);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
 }
 
 /** The first 512 bytes of a response body as text; the rest is thrown away unread. */

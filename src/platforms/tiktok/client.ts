@@ -1,4 +1,5 @@
 import { AppError } from '../../errors.ts';
+import { retryAfterSeconds } from '../../net/retry-after.ts';
 import type { OAuthLogin, OAuthTokens } from '../adapter.ts';
 import { FileReadError, putStream } from '../upload-stream.ts';
 
@@ -19,18 +20,12 @@ export interface TiktokClientOptions {
 
 export const SCOPES = ['user.info.basic', 'video.publish'];
 
-/** Seconds from a Retry-After header (delta seconds), or the fallback. */
-const retryAfterOf = (header: string | null, fallbackS: number): number => {
-  const n = Number(header ?? '');
-  return header && Number.isFinite(n) && n >= 0 ? Math.max(1, Math.ceil(n)) : fallbackS;
-};
-
 /** A v2 error code → the service's code (docs/platforms/tiktok.md has the table). */
 export function tiktokFailure(status: number, code: string, message: string, retryAfter: string | null): AppError {
   const what = `TikTok answered ${status} ${code}${message ? `: ${message}` : ''}`;
   switch (code) {
     case 'rate_limit_exceeded':
-      return new AppError('PLATFORM_RATE_LIMITED', what, { retryAfter: retryAfterOf(retryAfter, 60) });
+      return new AppError('PLATFORM_RATE_LIMITED', what, { retryAfter: retryAfterSeconds(retryAfter, 60) });
     // A moving 24 h: the oldest post leaves the window within the day; try again in an hour.
     case 'spam_risk_too_many_posts':
       return new AppError('PLATFORM_QUOTA_EXCEEDED', what, { retryAfter: 3600, scope: 'connection' });

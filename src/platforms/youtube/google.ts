@@ -1,4 +1,5 @@
 import { AppError } from '../../errors.ts';
+import { retryAfterSeconds } from '../../net/retry-after.ts';
 import type { OAuthLogin, OAuthTokens } from '../adapter.ts';
 import { FileReadError, putStream } from '../upload-stream.ts';
 
@@ -25,15 +26,6 @@ interface GoogleErrorBody { error?: { code?: number; message?: string; errors?: 
 
 const reasonOf = (body: GoogleErrorBody): string => (typeof body.error === 'object' ? body.error?.errors?.[0]?.reason ?? '' : body.error ?? '');
 
-/** Seconds from a Retry-After header (delta seconds or an HTTP date), or the fallback. */
-export function retryAfterOf(header: string | null, fallbackS: number, now = Date.now()): number {
-  if (!header) return fallbackS;
-  const n = Number(header);
-  if (Number.isFinite(n) && n >= 0) return Math.max(1, Math.ceil(n));
-  const t = Date.parse(header);
-  return Number.isFinite(t) ? Math.max(1, Math.ceil((t - now) / 1000)) : fallbackS;
-}
-
 /**
  * A Google API error → the service's code (docs/errors): quotaExceeded → PLATFORM_QUOTA_EXCEEDED (until
  * Pacific midnight, filled in by the caller), rate limits → PLATFORM_RATE_LIMITED, 401 → PLATFORM_AUTH_REVOKED
@@ -46,7 +38,7 @@ export function googleFailure(status: number, body: GoogleErrorBody, retryAfter:
     return new AppError('PLATFORM_QUOTA_EXCEEDED', `${what}: the daily YouTube quota is spent`, { retryAfter: quotaRetryS(), scope: 'connection' });
   }
   if (status === 429 || reason === 'rateLimitExceeded' || reason === 'userRateLimitExceeded') {
-    return new AppError('PLATFORM_RATE_LIMITED', what, { retryAfter: retryAfterOf(retryAfter, 60) });
+    return new AppError('PLATFORM_RATE_LIMITED', what, { retryAfter: retryAfterSeconds(retryAfter, 60) });
   }
   if (status === 401) return new AppError('PLATFORM_AUTH_REVOKED', `${what}: the access was revoked`, { scope: 'connection' });
   if (status >= 500) return new AppError('PLATFORM_UNAVAILABLE', what);
