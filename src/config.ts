@@ -2,11 +2,11 @@
 // daemon with one line naming the variable, instead of failing later inside some adapter.
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { inspect } from 'node:util';
 import { join, resolve } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
+import { addressList } from './net/address-list.ts';
 import { notPrivate, privateDir } from './private-path.ts';
 
 export class ConfigError extends Error {
@@ -385,10 +385,11 @@ const internals = {
   trustedProxies(env: Env): string[] {
     const list = (internals.str(env, 'TRUSTED_PROXIES') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
     for (const entry of list) {
-      const [addr = '', bits] = entry.split('/');
-      const family = isIP(addr);
-      const ok = family !== 0 && (bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128)));
-      if (!ok) throw new ConfigError(`TRUSTED_PROXIES must be a comma list of addresses or CIDR ranges like 10.0.0.0/8, got "${entry}"`);
+      try {
+        addressList([entry]);
+      } catch {
+        throw new ConfigError(`TRUSTED_PROXIES must be a comma list of addresses or CIDR ranges like 10.0.0.0/8, got "${entry}"`);
+      }
     }
     return list;
   },

@@ -166,6 +166,8 @@ test('edge settings: JWT lifetime, public URL, per-address limit, trusted proxie
   fails({ ...server, OVERLOAD_LAG_MS: '-1' }, /OVERLOAD_LAG_MS must be an integer 0\.\.60000/);
   fails({ ...server, TRUSTED_PROXIES: '10.0.0.0/33' }, 'TRUSTED_PROXIES must be a comma list of addresses or CIDR ranges like 10.0.0.0/8, got "10.0.0.0/33"');
   fails({ ...server, TRUSTED_PROXIES: 'proxy.internal' }, /TRUSTED_PROXIES must be/);
+  // Read as IPv4 (as the limiter compares addresses), a /104 is past 32 bits: refused here, not a RangeError at start.
+  fails({ ...server, TRUSTED_PROXIES: '::ffff:10.0.0.0/104' }, /TRUSTED_PROXIES must be/);
   fails({ ...server, PUBLIC_URL: 'ftp://x' }, /PUBLIC_URL must use http: or https:/);
   fails({ ...server, JWT_MAX_LIFETIME_S: '0' }, /JWT_MAX_LIFETIME_S must be an integer 60\.\.31536000/);
 });

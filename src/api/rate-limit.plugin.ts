@@ -1,9 +1,10 @@
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
 import type { Plugin, RequestRoute } from '@hapi/hapi';
 import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { isForwarded } from '../cluster/forward.ts';
 import { AppError } from '../errors.ts';
+import { addressList, plainAddress } from '../net/address-list.ts';
 import { metrics } from '../observability/metrics.ts';
 import { setHeader } from './request-log.plugin.ts';
 
@@ -85,29 +86,6 @@ export function rateLimitGroupOf(route: Pick<RequestRoute, 'method' | 'path' | '
 }
 
 const internals = {
-  /** `::ffff:1.2.3.4` → `1.2.3.4`; a zone id dropped; anything else unchanged. */
-  normalize(address: string): string {
-    const trimmed = address.trim();
-    const zone = trimmed.indexOf('%');
-    const plain = zone === -1 ? trimmed : trimmed.slice(0, zone);
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(plain);
-    return mapped ? mapped[1]! : plain;
-  },
-
-  trustList(entries: string[]): BlockList | undefined {
-    if (entries.length === 0) return undefined;
-    const list = new BlockList();
-    for (const entry of entries) {
-      const [addr = '', bits] = entry.split('/');
-      const a = internals.normalize(addr);
-      const type = isIP(a) === 6 ? 'ipv6' : 'ipv4';
-      if (!isIP(a) || (bits !== undefined && !/^\d{1,3}$/.test(bits))) throw new Error(`not an address or CIDR range: "${entry}"`);
-      if (bits === undefined) list.addAddress(a, type);
-      else list.addSubnet(a, Number(bits), type);
-    }
-    return list;
-  },
-
   refusal(rejection: unknown, message: string): AppError {
     if (!(rejection instanceof RateLimiterRes)) throw rejection;
     const resetSec = Math.max(1, Math.ceil(rejection.msBeforeNext / 1000));
@@ -120,7 +98,7 @@ const internals = {
  * given (RFC 6177), so one host cannot walk through 2^64 addresses of its own to dodge the limit.
  */
 export function addressKey(address: string): string {
-  const a = internals.normalize(address);
+  const a = plainAddress(address);
   if (isIP(a) !== 6) return a;
   const [head = '', tail] = a.split('::');
   const groups = (s: string) => (s ? s.split(':') : []);
@@ -143,7 +121,7 @@ export const rateLimitPlugin: Plugin<RateLimitOptions> = {
     const limiters = Object.fromEntries(rateLimitGroups.map((g) => [g, limiterFor(g, points[g], opts.redis)])) as Record<RateLimitGroup, RateLimiterAbstract>;
     const perAddress = opts.perAddress ?? defaults.perAddress;
     const addressLimiter = perAddress > 0 ? limiterFor('ip', perAddress, opts.redis) : undefined;
-    const trusted = internals.trustList(opts.trustedProxies ?? []);
+    const trusted = opts.trustedProxies?.length ? addressList(opts.trustedProxies) : undefined;
     const isTrusted = (a: string) => trusted !== undefined && isIP(a) !== 0 && trusted.check(a, isIP(a) === 6 ? 'ipv6' : 'ipv4');
 
     const limits: RateLimits = {
@@ -165,11 +143,11 @@ export const rateLimitPlugin: Plugin<RateLimitOptions> = {
         }
       },
       clientAddress(peer, forwardedFor) {
-        const direct = internals.normalize(peer ?? '');
+        const direct = plainAddress(peer ?? '');
         if (!isTrusted(direct)) return direct;
         // Walk from the right: each trusted proxy appended the address it saw; the first hop no
         // trusted proxy vouches for is the client. Hops further left are whatever the client wrote.
-        const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor ?? '').split(',').map(internals.normalize).filter(Boolean);
+        const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor ?? '').split(',').map(plainAddress).filter(Boolean);
         for (let i = hops.length - 1; i >= 0; i--) {
           if (!isIP(hops[i]!)) return direct;
           if (!isTrusted(hops[i]!)) return hops[i]!;
