@@ -5,7 +5,8 @@ import type { ConnectionKind, NewConnectionPlan, OutboundMessage, PlatformAdapte
 import { containerDriver, type ContainerDriverOptions, type ContainerPlatform } from '../meta/containers.ts';
 import { GraphClient, graphAppError, graphVerdict, isGraphApiError, type GraphFailure, type GraphVerdict } from '../meta/graph.ts';
 import { MetaUserLogin } from '../meta/user-login.ts';
-import { metaUserWebhooks, parseInstagramWebhook } from '../meta/user-webhooks.ts';
+import { metaWebhooks } from '../meta/app-webhooks.ts';
+import { parseInstagramWebhook } from '../meta/user-webhooks.ts';
 import { oauthInput, providedOAuthMachine } from '../oauth-kind.ts';
 
 // Instagram (the Instagram API with Instagram Login) as an adapter of the platform interface: a
@@ -130,7 +131,7 @@ export function instagramAdapter(o: InstagramOptions): PlatformAdapter {
     kinds: [account],
     errorCodes: {},
     createSchema,
-    webhooks: metaUserWebhooks({ appSecret: o.appSecret, ...(o.verifyToken ? { verifyToken: o.verifyToken } : {}) }, parseInstagramWebhook),
+    webhooks: metaWebhooks({ appSecret: o.appSecret, ...(o.verifyToken ? { verifyToken: o.verifyToken } : {}) }, parseInstagramWebhook),
     async prepare(body): Promise<NewConnectionPlan> {
       return { kind: String(body.kind), secrets: {}, login: { method: 'oauth' }, audit: { platform: 'instagram' } };
     },

@@ -1,10 +1,8 @@
 import { AppError } from '../../errors.ts';
-import type { PlatformWebhooks, ReceivedMessage, WebhookBatch } from '../adapter.ts';
-import { metaChallenge, metaSignatureValid, type MetaAppSecrets } from '../whatsapp/webhooks.ts';
+import type { ReceivedMessage, WebhookBatch } from '../adapter.ts';
 
-// Webhooks of the two user platforms, with the same handshake and signature as WhatsApp's (Meta's
-// Webhooks "Getting Started": GET hub.* echo, X-Hub-Signature-256 over the raw body with the app
-// secret). What each sends, as its reference shows it, and what the service makes of it — a
+// Webhooks of the two user platforms (their handshake and signature are every Meta app's:
+// app-webhooks.ts). What each sends, as its reference shows it, and what the service makes of it — a
 // `message.received` of every connection to the account it names (the route's storeReceived):
 //
 // Instagram (Instagram API with Instagram Login, "Webhooks"): {object: 'instagram', entry: [{id: <IG
@@ -93,12 +91,4 @@ export function parseThreadsWebhook(raw: Buffer): WebhookBatch {
   const chat = field === 'replies' ? (root ? text(root.id) : undefined) ?? (isObj(v.replied_to) ? text(v.replied_to.id) : undefined) ?? id : id;
   out.received.push({ accountId, message: { chat, from, text: text(v.text) ?? '', platformMessageId: id, date: metaTime(v.timestamp ?? body.time) } });
   return out;
-}
-
-export function metaUserWebhooks(secrets: MetaAppSecrets, parse: (raw: Buffer) => WebhookBatch): PlatformWebhooks {
-  return {
-    challenge: (query) => metaChallenge(secrets, query),
-    authentic: (raw, headers) => metaSignatureValid(secrets, raw, headers),
-    parse,
-  };
 }

@@ -5,7 +5,8 @@ import type { ConnectionKind, NewConnectionPlan, OutboundMessage, PlatformAdapte
 import { containerDriver, type ContainerDriverOptions, type ContainerPlatform } from '../meta/containers.ts';
 import { GraphClient, graphAppError, graphVerdict, isGraphApiError, type GraphFailure, type GraphVerdict } from '../meta/graph.ts';
 import { MetaUserLogin } from '../meta/user-login.ts';
-import { metaUserWebhooks, parseThreadsWebhook } from '../meta/user-webhooks.ts';
+import { metaWebhooks } from '../meta/app-webhooks.ts';
+import { parseThreadsWebhook } from '../meta/user-webhooks.ts';
 import { oauthInput, providedOAuthMachine } from '../oauth-kind.ts';
 
 // Threads (the Threads API) as an adapter of the platform interface: a Threads profile connected with
@@ -112,7 +113,7 @@ export function threadsAdapter(o: ThreadsOptions): PlatformAdapter {
     errorCodes: {},
     createSchema,
     // Threads subscribes the app to replies and mentions in the App Dashboard, not per account.
-    webhooks: metaUserWebhooks({ appSecret: o.appSecret, ...(o.verifyToken ? { verifyToken: o.verifyToken } : {}) }, parseThreadsWebhook),
+    webhooks: metaWebhooks({ appSecret: o.appSecret, ...(o.verifyToken ? { verifyToken: o.verifyToken } : {}) }, parseThreadsWebhook),
     async prepare(body): Promise<NewConnectionPlan> {
       return { kind: String(body.kind), secrets: {}, login: { method: 'oauth' }, audit: { platform: 'threads' } };
     },

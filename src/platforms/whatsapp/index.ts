@@ -5,7 +5,8 @@ import { maskPhone } from '../../observability/redact.ts';
 import type { ConnectionKind, NewConnectionPlan, OutboundMessage, PlatformAdapter, SendCapabilities } from '../adapter.ts';
 import { GraphClient, isGraphApiError } from '../meta/graph.ts';
 import { whatsappError } from './codes.ts';
-import { whatsappWebhooks, type MetaAppSecrets } from './webhooks.ts';
+import type { MetaAppSecrets } from '../meta/app-webhooks.ts';
+import { whatsappWebhooks } from './webhooks.ts';
 import { providedWhatsAppMachine, recipientOf, whatsappDriver, type NumberInfo } from './driver.ts';
 
 // WhatsApp Cloud API as an adapter of the platform interface: a `business-number` connection is one

@@ -1,47 +1,17 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import { AppError } from '../../errors.ts';
 import type { PlatformStatus, PlatformWebhooks, WebhookBatch } from '../adapter.ts';
+import { metaWebhooks, type MetaAppSecrets } from '../meta/app-webhooks.ts';
 import { GraphApiError } from '../meta/graph.ts';
 import { whatsappError } from './codes.ts';
 
-// Meta webhooks for WhatsApp (Webhooks "Getting Started"; Cloud API "Webhooks" payload reference):
-// GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=… is answered with the challenge when the
-// token is ours; each POST carries `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body with
-// the app secret>`. Meta escapes non-ASCII as \uXXXX before signing, so the raw bytes are what is
-// verified, never a re-serialisation. Body: {object: 'whatsapp_business_account', entry: [{id (WABA),
+// Meta webhooks for WhatsApp (Cloud API "Webhooks" payload reference); the handshake and signature are
+// every Meta app's (../meta/app-webhooks.ts). Body: {object: 'whatsapp_business_account', entry: [{id (WABA),
 // changes: [{field: 'messages', value: {metadata: {phone_number_id}, statuses?, messages?}}]}]}.
-
-export interface MetaAppSecrets { appSecret?: string; verifyToken?: string }
-
-const equalText = (a: string, b: string): boolean => {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-};
-
-const one = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);
 
 const invalid = (message: string) => new AppError('VALIDATION_ERROR', `not a WhatsApp webhook payload: ${message}`);
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
-
-export function metaChallenge(secrets: MetaAppSecrets, query: Record<string, string | undefined>): string | undefined {
-  const token = secrets.verifyToken;
-  const given = query['hub.verify_token'];
-  const challenge = query['hub.challenge'];
-  if (!token || query['hub.mode'] !== 'subscribe' || given === undefined || challenge === undefined) return undefined;
-  if (!/^[\w.-]{1,200}$/.test(challenge)) return undefined;
-  return equalText(given, token) ? challenge : undefined;
-}
-
-export function metaSignatureValid(secrets: MetaAppSecrets, raw: Buffer, headers: Record<string, string | string[] | undefined>): boolean {
-  if (!secrets.appSecret) return false;
-  const given = one(headers['x-hub-signature-256']);
-  if (!given || !/^sha256=[0-9a-f]{64}$/i.test(given)) return false;
-  const expected = createHmac('sha256', secrets.appSecret).update(raw).digest();
-  return timingSafeEqual(Buffer.from(given.slice(7), 'hex'), expected);
-}
 
 /** A `failed` status's first error as the core's error (the Cloud API code kept in the message). */
 function statusError(errors: unknown): AppError {
@@ -94,10 +64,4 @@ export function parseWhatsAppWebhook(raw: Buffer): WebhookBatch {
   return out;
 }
 
-export function whatsappWebhooks(secrets: MetaAppSecrets): PlatformWebhooks {
-  return {
-    challenge: (query) => metaChallenge(secrets, query),
-    authentic: (raw, headers) => metaSignatureValid(secrets, raw, headers),
-    parse: parseWhatsAppWebhook,
-  };
-}
+export const whatsappWebhooks = (secrets: MetaAppSecrets): PlatformWebhooks => metaWebhooks(secrets, parseWhatsAppWebhook);
