@@ -217,6 +217,11 @@ export function statusEvents(sql: Sql) {
   )`;
 }
 
+/** `, status_rows …, status_events` after a `changed` CTE when `on`, else nothing: for changes that announce only sometimes. */
+function statusEventsIf(sql: Sql, on: boolean) {
+  return on ? sql`, ${statusEvents(sql)}` : sql``;
+}
+
 const uuidRe = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const priorities: readonly Priority[] = ['high', 'normal', 'low'];
 // Telegram's limit for one text message; the API validates too, the store refuses to hold more.
@@ -241,6 +246,7 @@ export interface AuditContext {
  */
 export async function acceptMessages(sql: postgres.Sql, owner: string, inputs: MessageInput[], audit: AuditContext): Promise<AcceptResult[]> {
   validate(inputs);
+  const announce = audit.announce !== false;
   // Always a transaction: the owner's quota lock must cover the count and the insert, and an
   // idempotency conflict found after the insert must undo the batch. Without keys this used to be
   // one statement; BEGIN, the lock, the count and COMMIT are the price of a quota that holds.
@@ -315,12 +321,11 @@ export async function acceptMessages(sql: postgres.Sql, owner: string, inputs: M
           jsonb_build_object('connectionId', ins.connection_id, 'priority', ins.priority)
         from ins
       )`;
-    const announce = audit.announce !== false;
     if (keys.length === 0) {
       // No idempotency key: every row is new and none can conflict, so the insert, its audit rows and
       // the `queued` events are one statement, written with COMMIT (one round trip fewer per accept).
       return {
-        last: announce ? tx`with ${insertCtes}, changed as (select * from ins), ${statusEvents(tx)} select * from ins` : tx`with ${insertCtes} select * from ins`,
+        last: tx`with ${insertCtes}, changed as (select * from ins)${statusEventsIf(tx, announce)} select * from ins`,
         resultOf: (inserted) => {
           const byNewId = new Map((inserted as MessageRow[]).map((r) => [r.id, r]));
           return rows.map((r) => {
@@ -355,7 +360,7 @@ export async function acceptMessages(sql: postgres.Sql, owner: string, inputs: M
       last: tx`with changed as (select * from messages where id = any(${tx.array(inserted.map((r) => r.id))}::uuid[])), ${statusEvents(tx)} select 1`,
     };
   }));
-  if (audit.announce !== false && results.some((r) => !r.replay)) eventsCommitted();
+  if (announce && results.some((r) => !r.replay)) eventsCommitted();
   return results;
 }
 
@@ -507,7 +512,7 @@ export async function markSendingMany(sql: Sql, entries: { id: string; seq: numb
       where m.id = locked.id and m.id = t.id and m.publish_seq = t.seq and m.status in ('queued', 'sending')
         ${node === undefined ? sql`` : sql`and exists (select 1 from shard_leases l where l.shard = m.shard and l.owner = ${node} and l.epoch = t.epoch for share)`}
       returning m.*
-    )${announce ? sql`, ${statusEvents(sql)}` : sql``}
+    )${statusEventsIf(sql, announce)}
     select * from changed`;
   if (announce && rows.length > 0) eventsCommitted();
   return new Map(rows.map((r) => [r.id, r]));
@@ -575,7 +580,7 @@ export async function rescheduleMessage(sql: Sql, id: string, r: Reschedule): Pr
         ${r.seq === undefined ? sql`` : sql`and publish_seq = ${r.seq}`}
         ${fenceClause(sql, sql`messages.shard`, r.fence)}
       returning *
-    )${r.announce ? sql`, ${statusEvents(sql)}` : sql``}
+    )${statusEventsIf(sql, r.announce === true)}
     select * from changed`;
   if (row && r.announce) eventsCommitted();
   return row;

@@ -64,12 +64,13 @@ async function run<T>(sql: postgres.Sql, fn: (tx: Tx) => Promise<Ending<T>>, mod
       if (!broken) await tx`rollback`.catch((e: unknown) => { broken = isConnectionError(e); });
       throw err;
     }
+    let lastRows: postgres.Row[] = [];
     try {
       if (ending.last) {
         const [last, commit] = await Promise.allSettled([ending.last, tx`commit`]);
         if (last.status === 'rejected') throw last.reason; // the COMMIT after it rolled back
         if (commit.status === 'rejected') throw commit.reason;
-        if ('resultOf' in ending) return ending.resultOf(last.value);
+        lastRows = last.value;
       } else {
         await tx`commit`;
       }
@@ -77,7 +78,7 @@ async function run<T>(sql: postgres.Sql, fn: (tx: Tx) => Promise<Ending<T>>, mod
       broken = isConnectionError(err);
       throw err;
     }
-    return (ending as { result: T }).result;
+    return 'resultOf' in ending ? ending.resultOf(lastRows) : ending.result;
   } catch (err) {
     broken ||= isConnectionError(err);
     throw err;
