@@ -20,7 +20,8 @@ export const EMULATOR_NODE_ARGS = ['--max-old-space-size=4096'];
 
 /** `nodeArgs` are extra node flags (e.g. --cpu-prof to profile the emulator); `args` the emulator's own (--dcs 3). */
 export async function spawnEmulator(nodeArgs: string[] = [], args: string[] = []): Promise<EmulatorProcess> {
-  const proc = spawn(process.execPath, [...EMULATOR_NODE_ARGS, ...nodeArgs, '--import', 'tsx', 'tests/emulator/main.ts', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // Its stdin is a pipe from this process: when this process ends, however, the emulator ends too.
+  const proc = spawn(process.execPath, [...EMULATOR_NODE_ARGS, ...nodeArgs, '--import', 'tsx', 'tests/emulator/main.ts', '--exit-with-stdin', ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
   const [line] = (await once(createInterface({ input: proc.stdout! }), 'line')) as [string];
   const ready = JSON.parse(line) as Omit<EmulatorProcess, 'proc' | 'stop'>;
   return {

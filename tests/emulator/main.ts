@@ -4,7 +4,7 @@ import { parsePlatforms } from './platforms/registry.ts';
 
 // `npm run emulator -- [--dcs N] [--mtproto-port N] [--botapi-port N] [--control-port N] [--platforms telegram,instagram,…|all]`
 // (0 = any free port; DC k on mtproto-port + k - 1): prints one JSON line with the addresses when
-// ready, serves until SIGTERM/SIGINT.
+// ready, serves until SIGTERM/SIGINT, or with --exit-with-stdin until its stdin ends too.
 
 const { values } = parseArgs({
   options: {
@@ -18,6 +18,9 @@ const { values } = parseArgs({
     'platform-options': { type: 'string' },
     // Telegram's flood limits, e.g. '{"perGroupPerMinute":1000000}' for a benchmark that measures the daemon, not the pacing.
     limits: { type: 'string' },
+    // Stop when stdin ends: a parent that spawned the emulator with a pipe takes it along however it
+    // exits (a benchmark dying on an uncaught error, or kill -9, left it running before).
+    'exit-with-stdin': { type: 'boolean', default: false },
   },
 });
 
@@ -50,3 +53,6 @@ const stop = () => {
 };
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
+if (values['exit-with-stdin']) {
+  process.stdin.on('end', stop).on('error', stop).resume();
+}
