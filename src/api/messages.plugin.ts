@@ -275,13 +275,7 @@ const internals = {
     if (m.text.length > caps.captionMaxLength) {
       throw err('VALIDATION_ERROR', 'caption too long', 'text', `a caption of ${conn.platform} is at most ${caps.captionMaxLength} characters`);
     }
-    if (media.uploadId) {
-      const upload = await getUpload(o.sql, owner, media.uploadId);
-      if (!upload || upload.expires_at.getTime() <= Date.now()) throw err('NOT_FOUND', 'upload not found', 'media.uploadId', 'no such upload (or it expired)');
-      if (Number(upload.size) > limit.maxBytes) {
-        throw err('PLATFORM_UNSUPPORTED', `${conn.platform} takes ${media.type} files up to ${Math.floor(limit.maxBytes / 1024 / 1024)} MB; send it as a document`, 'media.uploadId', 'too large for this media type');
-      }
-    }
+    if (media.uploadId) await internals.checkUpload(o, owner, media.uploadId, media.type, limit.maxBytes, conn, err, 'media.uploadId', '; send it as a document');
     if (media.url) {
       if (!o.egress) throw err('EGRESS_FORBIDDEN', 'this service fetches no media URLs', 'media.url', 'not fetched');
       try {
@@ -303,11 +297,17 @@ const internals = {
     for (const [k, x] of items.entries()) {
       const limit = caps.types[x.type];
       if (!limit || !c.types.includes(x.type)) throw err('PLATFORM_UNSUPPORTED', `a ${conn.platform} carousel holds ${c.types.join(' and ')} files, not ${x.type}`, `items.${k}.type`, 'not supported in a carousel');
-      const upload = x.uploadId ? await getUpload(o.sql, owner, x.uploadId) : undefined;
-      if (!upload || upload.expires_at.getTime() <= Date.now()) throw err('NOT_FOUND', 'upload not found', `items.${k}.uploadId`, 'no such upload (or it expired)');
-      if (Number(upload.size) > limit.maxBytes) {
-        throw err('PLATFORM_UNSUPPORTED', `${conn.platform} takes ${x.type} files up to ${Math.floor(limit.maxBytes / 1024 / 1024)} MB`, `items.${k}.uploadId`, 'too large for this media type');
-      }
+      await internals.checkUpload(o, owner, x.uploadId, x.type, limit.maxBytes, conn, err, `items.${k}.uploadId`);
+    }
+  },
+
+  /** The caller's stored file, not expired (NOT_FOUND), and within the type's size (PLATFORM_UNSUPPORTED). */
+  async checkUpload(o: MessagesPluginOptions, owner: string, uploadId: string | undefined, type: string, maxBytes: number, conn: Connection,
+    err: (code: ErrorCode, message: string, field: string, detail: string) => AppError, field: string, hint = ''): Promise<void> {
+    const upload = uploadId ? await getUpload(o.sql, owner, uploadId) : undefined;
+    if (!upload || upload.expires_at.getTime() <= Date.now()) throw err('NOT_FOUND', 'upload not found', field, 'no such upload (or it expired)');
+    if (Number(upload.size) > maxBytes) {
+      throw err('PLATFORM_UNSUPPORTED', `${conn.platform} takes ${type} files up to ${Math.floor(maxBytes / 1024 / 1024)} MB${hint}`, field, 'too large for this media type');
     }
   },
 

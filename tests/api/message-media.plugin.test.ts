@@ -23,7 +23,9 @@ const egress = new Egress();
 const telegram = telegramCapabilities();
 // A kind that sends text only: no media, no edits, no deletes.
 const textOnly: SendCapabilities = { text: { maxLength: 1000, parseModes: [] }, resendSafe: false, pacing: () => ({ chat: [], connection: [] }) };
-const capabilities = (platform: string, kind: string) => (platform === 'fake' ? textOnly : telegram(platform, kind));
+// A kind that posts carousels of 2 or 3 photos of at most 4 KiB each.
+const carousels: SendCapabilities = { ...textOnly, media: { types: { photo: { maxBytes: 4096 }, document: { maxBytes: 4096 } }, captionMaxLength: 100, carousel: { minItems: 2, maxItems: 3, types: ['photo'] } } };
+const capabilities = (platform: string, kind: string) => (platform === 'fake' ? (kind === 'carousel' ? carousels : textOnly) : telegram(platform, kind));
 
 const connections: ConnectionService = (() => {
   const unused = () => { throw new Error('not used by the messages routes'); };
@@ -40,7 +42,7 @@ const connections: ConnectionService = (() => {
 
 test.before(async () => {
   db = await createTestDatabase();
-  await db.sql`insert into platform_kinds (platform, kind) values ('fake', 'token') on conflict do nothing`;
+  await db.sql`insert into platform_kinds (platform, kind) values ('fake', 'token'), ('fake', 'carousel') on conflict do nothing`;
   shell = await shellServer({ rateLimit: { connect: 10_000, send: 10_000, status: 100_000 } });
   await shell.server.register({ plugin: messagesPlugin, options: { sql: db.sql, connections, delivery: { notify: () => undefined }, capabilities, egress } });
   await shell.server.initialize();
@@ -102,7 +104,8 @@ test('PLATFORM_UNSUPPORTED: a kind without media; a photo over Telegram\'s 10 MB
   const c = await caller();
   const big = await saveFile(db.sql, c.sub, [Buffer.alloc(11 * 1024 * 1024)], { contentType: 'image/jpeg', filename: 'b.jpg' }, limits);
   const photo = await inject('POST', '/v1/messages', c.sub, { connectionId: c.conn, chat: '@chan_x', media: { type: 'photo', uploadId: big.id } });
-  assert.equal([photo.statusCode, json(photo).error.code], [422, 'PLATFORM_UNSUPPORTED']);
+  assert.equal([photo.statusCode, json(photo).error.code, json(photo).error.details[0].path], [422, 'PLATFORM_UNSUPPORTED', 'media.uploadId']);
+  assert.match(json(photo).error.message, 'photo files up to 10 MB; send it as a document');
   const asDocument = await inject('POST', '/v1/messages', c.sub, { connectionId: c.conn, chat: '@chan_x', media: { type: 'document', uploadId: big.id } });
   assert.is(asDocument.statusCode, 202, 'the same file as a document is fine');
   const long = await inject('POST', '/v1/messages', c.sub, { connectionId: c.conn, chat: '@chan_x', text: 'x'.repeat(1025), media: { type: 'document', uploadId: c.file } });
@@ -112,6 +115,28 @@ test('PLATFORM_UNSUPPORTED: a kind without media; a photo over Telegram\'s 10 MB
   assert.equal([batch.statusCode, json(batch).error.details[0].path], [422, 'messages.1.media.type']);
   const [{ n }] = await db.sql<{ n: number }[]>`select count(*)::int as n from messages where owner = ${fake.sub}`;
   assert.is(n, 0, 'all or none');
+});
+
+test('a carousel: each file the caller\'s and unexpired (404), within its type\'s size and of a type the carousel holds (422), 2 to 3 files (400)', async () => {
+  const c = await caller('fake', 'carousel');
+  const small = await saveFile(db.sql, c.sub, [randomBytes(1024)], { contentType: 'image/jpeg', filename: 's.jpg' }, limits);
+  const big = await saveFile(db.sql, c.sub, [randomBytes(8192)], { contentType: 'image/jpeg', filename: 'b.jpg' }, limits);
+  const other = await caller('fake', 'carousel');
+  const post = (items: unknown[]) => inject('POST', '/v1/messages', c.sub, { connectionId: c.conn, chat: '@feed', text: 'two', items });
+  const ok = await post([{ type: 'photo', uploadId: small.id }, { type: 'photo', uploadId: small.id }]);
+  assert.is(ok.statusCode, 202, ok.payload);
+  const foreign = await post([{ type: 'photo', uploadId: small.id }, { type: 'photo', uploadId: other.file }]);
+  assert.equal([foreign.statusCode, json(foreign).error.code, json(foreign).error.details[0].path], [404, 'NOT_FOUND', 'items.1.uploadId']);
+  const tooBig = await post([{ type: 'photo', uploadId: big.id }, { type: 'photo', uploadId: small.id }]);
+  assert.equal([tooBig.statusCode, json(tooBig).error.code, json(tooBig).error.details[0].path], [422, 'PLATFORM_UNSUPPORTED', 'items.0.uploadId']);
+  assert.match(json(tooBig).error.message, 'photo files up to 0 MB');
+  assert.not.match(json(tooBig).error.message, 'send it as a document');
+  const notHeld = await post([{ type: 'photo', uploadId: small.id }, { type: 'document', uploadId: small.id }]);
+  assert.equal([notHeld.statusCode, json(notHeld).error.details[0].path], [422, 'items.1.type']);
+  const four = await post(Array.from({ length: 4 }, () => ({ type: 'photo', uploadId: small.id })));
+  assert.equal([four.statusCode, json(four).error.code], [400, 'VALIDATION_ERROR']);
+  const [{ n }] = await db.sql<{ n: number }[]>`select count(*)::int as n from messages where owner = ${c.sub}`;
+  assert.is(n, 1, 'only the accepted carousel is stored');
 });
 
 test('a template through a kind without templates (a Telegram bot) → 422 PLATFORM_UNSUPPORTED, nothing stored', async () => {
