@@ -1,8 +1,9 @@
 // Lint and format rules, run by `npm test` (npm run lint). typescript-eslint's recommended rules
 // without type information (a full typed lint of 40k lines costs ~1 min here; tsc already checks
 // types), ESLint Stylistic as the one formatter (its rules are set to the style the code is written
-// in, so `eslint --fix` formats without churn), and the project's own rule: Telegram's error codes
-// live in its adapter, never in the core (ARCHITECTURE.md, "One platform interface").
+// in, so `eslint --fix` formats without churn), and the project's own rules: Telegram's error codes
+// live in its adapter, never in the core (ARCHITECTURE.md, "One platform interface"); transactions go
+// through src/store/transaction.ts, never postgres.js's sql.begin.
 import js from '@eslint/js';
 import stylistic from '@stylistic/eslint-plugin';
 import tseslint from 'typescript-eslint';
@@ -31,6 +32,9 @@ export default tseslint.config(
       'no-restricted-syntax': ['error',
         { selector: `Literal[value=/${tgCode}/]`, message: 'Telegram error codes belong to src/platforms/telegram/ (the core reads error categories)' },
         { selector: `TemplateElement[value.raw=/${tgCode}/]`, message: 'Telegram error codes belong to src/platforms/telegram/ (the core reads error categories)' },
+        // postgres.js 3.4.9's sql.begin can write BEGIN on a pooled connection when the pipeline is full
+        // (porsager/postgres#1189): UNSAFE_TRANSACTION, or other queries inside the open transaction.
+        { selector: "CallExpression[callee.property.name='begin']", message: 'use transaction() from src/store/transaction.ts: sql.begin can run BEGIN on a pooled connection (porsager/postgres#1189)' },
       ],
       '@typescript-eslint/no-explicit-any': 'off',
       '@typescript-eslint/no-unused-expressions': ['error', { allowShortCircuit: true, allowTernary: true }],

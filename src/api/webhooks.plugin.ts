@@ -7,6 +7,7 @@ import { AppError } from '../errors.ts';
 import type { Egress } from '../net/egress.ts';
 import { recordAudit } from '../store/audit.ts';
 import { eventTypes } from '../store/events.ts';
+import { transaction } from '../store/transaction.ts';
 import {
   deleteEndpoint, getDelivery, getEndpoint, insertEndpoint, listDeliveries, listEndpoints, retryDelivery, rotateEndpointSecret, updateEndpoint,
   type DeliveryRow, type EndpointPatch, type EndpointRow,
@@ -137,7 +138,7 @@ export const webhooksPlugin: Plugin<WebhooksPluginOptions> = {
         const id = randomUUID();
         const secret = newSecret();
         const sealed = await sealSecret(keyring, id, secret);
-        const row = await sql.begin(async (tx) => {
+        const row = await transaction(sql, async (tx) => {
           const r = await insertEndpoint(tx, {
             id, owner: sub, url, events: p.events, secret: sealed,
             ...(p.description ? { description: p.description } : {}), ...(p.connectionIds ? { connectionIds: p.connectionIds } : {}),
@@ -182,7 +183,7 @@ export const webhooksPlugin: Plugin<WebhooksPluginOptions> = {
         const { sub } = callerIn(request);
         const p = { ...request.payload };
         if (p.url !== undefined) p.url = egress.check(p.url).toString();
-        const row = await sql.begin(async (tx) => {
+        const row = await transaction(sql, async (tx) => {
           const r = await updateEndpoint(tx, sub, request.params.id, p);
           if (!r) throw notFound();
           await recordAudit(tx, { owner: sub, actor: sub, action: 'webhook.updated', target: r.id, details: { fields: Object.keys(p).sort() } });
@@ -203,7 +204,7 @@ export const webhooksPlugin: Plugin<WebhooksPluginOptions> = {
       },
       handler: async (request, h) => {
         const { sub } = callerIn(request);
-        await sql.begin(async (tx) => {
+        await transaction(sql, async (tx) => {
           if (!(await deleteEndpoint(tx, sub, request.params.id))) throw notFound();
           await recordAudit(tx, { owner: sub, actor: sub, action: 'webhook.deleted', target: request.params.id });
         });
@@ -225,7 +226,7 @@ export const webhooksPlugin: Plugin<WebhooksPluginOptions> = {
         const current = await owned(sub, request.params.id);
         const secret = newSecret();
         const sealed = await sealSecret(keyring, current.id, secret);
-        const row = await sql.begin(async (tx) => {
+        const row = await transaction(sql, async (tx) => {
           // The ciphertext of the current secret moves as it is: it stays bound to this endpoint.
           const r = await rotateEndpointSecret(tx, sub, current.id, sealed, current.secret, new Date(Date.now() + rotationOverlapMs));
           if (!r) throw notFound();

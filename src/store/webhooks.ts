@@ -1,5 +1,6 @@
 import type postgres from 'postgres';
 import { checkWebhookRoom } from './quotas.ts';
+import { transaction } from './transaction.ts';
 
 // Owner-scoped queries for webhook endpoints and their deliveries (migrations/009_webhooks.sql).
 // Every query that serves a caller names the owner, so another caller's id reads as absent (404).
@@ -198,7 +199,7 @@ export async function retryDelivery(sql: Sql, owner: string, endpointId: string,
 export async function claimDeliveries(
   sql: postgres.Sql, o: { leaseOwner: string; now: Date; leaseUntil: Date; limit: number; perEndpoint: number },
 ): Promise<ClaimedRow[]> {
-  const rows = await sql.begin(async (tx) => {
+  const rows = await transaction(sql, async (tx) => {
     await tx`select pg_advisory_xact_lock(${claimLock}::int, 0)`;
     return tx<(DeliveryRow & { endpoint: Record<string, unknown> })[]>`
       with candidates as (
