@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import postgres from 'postgres';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { deleteChat, getChat, listChats, ownsConnection, toChat, updateChatCheck, upsertChat } from '../../src/store/chats.ts';
+import { deleteChat, getChat, getChats, listChats, ownsConnection, toChat, updateChatCheck, upsertChat } from '../../src/store/chats.ts';
 import type { ChatCheck } from '../../src/store/chats.ts';
 import { makeConnection } from '../delivery/fixtures.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
@@ -53,6 +54,38 @@ test('every read and write is scoped by owner and connection', async () => {
   assert.ok(updated!.checked_at >= row.checked_at);
   assert.ok(await deleteChat(db.sql, alice, conn, row.id));
   assert.is(await getChat(db.sql, alice, conn, row.id), undefined);
+});
+
+test('getChats finds a caller\'s chats by (connection, chat) pairs, one pair or several, and nobody else\'s', async () => {
+  const alice = `o-${randomUUID()}`;
+  const [c1, c2] = [await makeConnection(db.sql, alice), await makeConnection(db.sql, alice)];
+  const bobConn = await makeConnection(db.sql, `o-${randomUUID()}`);
+  const x = (await upsertChat(db.sql, alice, c1, check({ platformChatId: '-1001' }))).row;
+  const y = (await upsertChat(db.sql, alice, c2, check({ platformChatId: '-1002' }))).row;
+  const z = (await upsertChat(db.sql, `o-${randomUUID()}`, bobConn, check({ platformChatId: '-1003' }))).row;
+  const keys = async (owner: string, pairs: [string, string][]) =>
+    [...(await getChats(db.sql, owner, pairs.map(([connectionId, chatId]) => ({ connectionId, chatId })))).keys()].sort();
+  assert.equal(await keys(alice, [[c1, x.id]]), [`${c1} ${x.id}`]);
+  assert.equal(await keys(alice, [[c2, x.id]]), [], 'a chat of another connection');
+  assert.equal(await keys(alice, [[bobConn, z.id]]), [], 'another owner\'s chat');
+  assert.equal(await keys(alice, [[c1, x.id], [c2, y.id], [bobConn, z.id]]), [`${c1} ${x.id}`, `${c2} ${y.id}`].sort());
+  assert.equal(await keys(alice, [[c1, y.id], [c2, x.id]]), []);
+});
+
+test('getChats of one pair is planned once per database connection (the array form was planned on every call)', async () => {
+  const owner = `o-${randomUUID()}`;
+  const conn = await makeConnection(db.sql, owner);
+  const { row } = await upsertChat(db.sql, owner, conn, check({ platformChatId: '-1004' }));
+  const own = postgres(db.url, { max: 1, onnotice: () => undefined });
+  try {
+    for (let i = 0; i < 8; i++) assert.is((await getChats(own, owner, [{ connectionId: conn, chatId: row.id }])).size, 1);
+    const plans = await own<{ generic: number; custom: number }[]>`
+      select generic_plans::int as generic, custom_plans::int as custom from pg_prepared_statements
+      where statement like '%from chats%' and statement not like '%pg_prepared_statements%'`;
+    assert.equal(plans.map((p) => ({ ...p })), [{ generic: 3, custom: 5 }]);
+  } finally {
+    await own.end();
+  }
 });
 
 test('a chat cannot outlive its connection, nor be added to a missing one', async () => {

@@ -79,6 +79,34 @@ test('an accept is two writes to Postgres (one without keys, stored with its aud
   assert.is(n, 6, 'one audit row per message');
 });
 
+test('the accept of one connection is planned once per database connection, a batch of several connections as before', async () => {
+  const owner = `o-${randomUUID()}`;
+  const [a, b] = [await makeConnection(db.sql, owner), await makeConnection(db.sql, owner)];
+  const stranger = await makeConnection(db.sql, `o-${randomUUID()}`);
+  // A table with statistics, as in production: on an empty, never analyzed one both forms look alike to the planner.
+  await db.sql`insert into connections (id, owner, platform, kind, shard, login)
+    select gen_random_uuid(), 'filler-' || (g % 50), 'telegram', 'bot', g % 64, '{}' from generate_series(1, 1000) g`;
+  await db.sql`analyze connections`;
+  // One database connection, so every run meets the same prepared statement (pg_prepared_statements is per session).
+  const own = postgres(db.url, { max: 1, onnotice: () => undefined });
+  try {
+    for (let i = 0; i < 8; i++) await acceptMessages(own, owner, [{ connectionId: a, chat: '@a', text: `one ${i}` }], { actor: owner });
+    const plans = await own<{ generic: number; custom: number }[]>`
+      select generic_plans::int as generic, custom_plans::int as custom from pg_prepared_statements
+      where statement like '%pg_advisory_xact_lock%' and statement like '%left join connections%' and statement not like '%pg_prepared_statements%'`;
+    // Postgres plans a prepared statement anew for its first five runs, then keeps its generic plan
+    // when that costs no more: the equality form gets there, `= any(array)` stayed custom (8 of 8).
+    assert.equal(plans.map((p) => p.custom), [5]);
+    assert.ok(plans[0]!.generic >= 3, `generic plans: ${plans[0]!.generic}`);
+    const both = await acceptMessages(own, owner, [{ connectionId: a, chat: '@a', text: 'x' }, { connectionId: b, chat: '@b', text: 'y' }], { actor: owner });
+    assert.equal(both.map((r) => r.message.connection_id), [a, b]);
+    await rejects(acceptMessages(own, owner, [{ connectionId: stranger, chat: '@a', text: 'z' }], { actor: owner }), 'NOT_FOUND');
+    await rejects(acceptMessages(own, owner, [{ connectionId: a, chat: '@a', text: 'z' }, { connectionId: stranger, chat: '@a', text: 'z' }], { actor: owner }), 'NOT_FOUND');
+  } finally {
+    await own.end();
+  }
+});
+
 test('usedIdempotencyKeys: owner-scoped', async () => {
   const owner = `o-${randomUUID()}`;
   const conn = await makeConnection(db.sql, owner);
