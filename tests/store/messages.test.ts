@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../../src/errors.ts';
 import {
-  acceptMessages, claimDue, getMessage, listMessages, listUnpublished, markFailed, markPublished, markSendingMany,
+  acceptMessages, claimDue, getMessage, getMessagesForDelivery, listMessages, listUnpublished, markFailed, markPublished, markSendingMany,
   markSentMany, rescheduleMessage, toApiMessage, usedIdempotencyKeys,
 } from '../../src/store/messages.ts';
 import { readEvents } from '../../src/store/events.ts';
@@ -102,6 +102,35 @@ test('the accept of one connection is planned once per database connection, a ba
     assert.equal(both.map((r) => r.message.connection_id), [a, b]);
     await rejects(acceptMessages(own, owner, [{ connectionId: stranger, chat: '@a', text: 'z' }], { actor: owner }), 'NOT_FOUND');
     await rejects(acceptMessages(own, owner, [{ connectionId: a, chat: '@a', text: 'z' }, { connectionId: stranger, chat: '@a', text: 'z' }], { actor: owner }), 'NOT_FOUND');
+  } finally {
+    await own.end();
+  }
+});
+
+test('the delivery\'s batched statements are planned once per database connection whatever their batch sizes', async () => {
+  const owner = `o-${randomUUID()}`;
+  const conn = await makeConnection(db.sql, owner);
+  await db.sql`insert into messages (id, owner, connection_id, chat, text, shard, status)
+    select gen_random_uuid(), 'filler', ${conn}, '@x', 'filler ' || g, 1, 'sent' from generate_series(1, 5000) g`;
+  await db.sql`analyze messages`;
+  const own = postgres(db.url, { max: 1, onnotice: () => undefined });
+  try {
+    await own`select 1`; // postgres.js reads the array types on its first query; sql.array needs them
+    // Batch sizes vary as loop turns do; with the arrays as plain parameters every run was planned anew
+    // (its estimate follows the array's length), at 250–600 µs a statement with its events.
+    for (const n of [1, 3, 2, 5, 1, 4, 2, 6, 1, 3]) {
+      const acc = await acceptMessages(db.sql, owner, Array.from({ length: n }, (_, k) => ({ connectionId: conn, chat: '@a', text: `m${n} ${k}` })), { actor: owner });
+      const ids = acc.map((r) => r.message.id);
+      assert.is(await markPublished(own, acc.map((r) => ({ id: r.message.id, seq: r.message.publish_seq }))), n);
+      assert.is((await getMessagesForDelivery(own, ids)).size, n);
+      assert.is((await markSendingMany(own, acc.map((r) => ({ id: r.message.id, seq: r.message.publish_seq })), 60_000)).size, n);
+      assert.is((await markSentMany(own, ids.map((id) => ({ id, platformMessageId: `p-${id}` })))).size, n);
+    }
+    const plans = await own<{ statement: string; generic: number; custom: number }[]>`
+      select statement, generic_plans::int as generic, custom_plans::int as custom from pg_prepared_statements
+      where statement like '%from messages where id = any%' and statement not like '%pg_prepared_statements%'`;
+    assert.is(plans.length, 4, 'markPublished, getMessagesForDelivery, markSendingMany, markSentMany');
+    for (const p of plans) assert.equal([p.custom, p.generic], [5, 5], p.statement.slice(0, 200));
   } finally {
     await own.end();
   }
