@@ -259,7 +259,9 @@ export async function acceptMessages(sql: postgres.Sql, owner: string, inputs: M
     // runs, so the keys and the count read next (a later statement, a fresh snapshot) stay true.
     // Was 5 statements with the keys and the count (connections, lock, keys, lock again, count), now 2 in one round trip.
     // One connection (the common case) by equality, which keeps a generic plan; `= any(array)` is
-    // planned on every run (111 of its 133 µs a message at 10,000/min; see getChats).
+    // planned on every run (111 of its 133 µs a message at 10,000/min; see getChats), hence the
+    // sub-select for several (lockedInOrder). The count's owner is one too: planned for each owner's
+    // backlog, it was re-planned on most runs at 100,000/min (160 µs a run).
     const keys = [...new Set(inputs.flatMap((i) => (i.idempotencyKey === undefined ? [] : [i.idempotencyKey])))];
     // The room read is written with the lock's statement, not after its answer: the server runs a
     // connection's statements in order, so it still reads once the lock is held (one round trip and
@@ -267,9 +269,9 @@ export async function acceptMessages(sql: postgres.Sql, owner: string, inputs: M
     const [conns, [room]] = await Promise.all([
       tx<{ id: string | null; status: string; shard: number }[]>`
         select c.id, c.status, c.shard from (${ownerLockSelect(tx, owner)}) l
-        left join connections c on c.owner = ${owner} and ${connIds.length === 1 ? tx`c.id = ${connIds[0]!}` : tx`c.id = any(${tx.array(connIds)}::uuid[])`}`,
+        left join connections c on c.owner = ${owner} and ${connIds.length === 1 ? tx`c.id = ${connIds[0]!}` : tx`c.id = any((select ${tx.array(connIds)}::uuid[])::uuid[])`}`,
       tx<{ unsent: number; used: string[] }[]>`
-        select (select count(*)::int from messages where owner = ${owner} and status in ('queued', 'sending')) as unsent,
+        select (select count(*)::int from messages where owner = (select ${owner}::text) and status in ('queued', 'sending')) as unsent,
           ${keys.length === 0 ? tx`'{}'::text[]` : tx`array(select idempotency_key from messages where owner = ${owner} and idempotency_key = any(${tx.array(keys)}))`} as used`,
     ]);
     const byId = new Map(conns.flatMap((c) => (c.id ? [[c.id, c] as const] : [])));

@@ -72,17 +72,28 @@ test('getChats finds a caller\'s chats by (connection, chat) pairs, one pair or 
   assert.equal(await keys(alice, [[c1, y.id], [c2, x.id]]), []);
 });
 
-test('getChats of one pair is planned once per database connection (the array form was planned on every call)', async () => {
+test('getChats is planned once per database connection, for one pair and for several (the array form was planned on every call)', async () => {
   const owner = `o-${randomUUID()}`;
   const conn = await makeConnection(db.sql, owner);
   const { row } = await upsertChat(db.sql, owner, conn, check({ platformChatId: '-1004' }));
+  const { row: other } = await upsertChat(db.sql, owner, conn, check({ platformChatId: '-1005' }));
+  // Other callers' chats, with statistics, as in production: on a small unanalyzed table every form looks alike to the planner.
+  await db.sql`insert into connections (id, owner, platform, kind, shard, login)
+    select gen_random_uuid(), 'filler-' || (g % 50), 'telegram', 'bot', g % 64, '{}' from generate_series(1, 1000) g`;
+  await db.sql`insert into chats (id, owner, connection_id, platform_chat_id, type, title)
+    select gen_random_uuid(), c.owner, c.id, 'p' || c.id, 'channel', 't' from connections c where c.owner like 'filler-%'`;
+  await db.sql`analyze chats`;
   const own = postgres(db.url, { max: 1, onnotice: () => undefined });
   try {
-    for (let i = 0; i < 8; i++) assert.is((await getChats(own, owner, [{ connectionId: conn, chatId: row.id }])).size, 1);
+    for (let i = 0; i < 8; i++) {
+      assert.is((await getChats(own, owner, [{ connectionId: conn, chatId: row.id }])).size, 1);
+      // Several pairs, of varying count (a batch).
+      assert.is((await getChats(own, owner, [row, other, row].slice(0, 2 + (i % 2)).map((c) => ({ connectionId: conn, chatId: c.id })))).size, 2);
+    }
     const plans = await own<{ generic: number; custom: number }[]>`
       select generic_plans::int as generic, custom_plans::int as custom from pg_prepared_statements
       where statement like '%from chats%' and statement not like '%pg_prepared_statements%'`;
-    assert.equal(plans.map((p) => ({ ...p })), [{ generic: 3, custom: 5 }]);
+    assert.equal(plans.map((p) => ({ ...p })), [{ generic: 3, custom: 5 }, { generic: 3, custom: 5 }]);
   } finally {
     await own.end();
   }

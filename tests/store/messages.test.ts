@@ -107,6 +107,38 @@ test('the accept of one connection is planned once per database connection, a ba
   }
 });
 
+test('the accept\'s count and a batch naming several connections are planned once per database connection, whoever the owner', async () => {
+  const owners = Array.from({ length: 8 }, (_, i) => `o-${i}-${randomUUID()}`);
+  const conns = new Map<string, string[]>();
+  for (const o of owners) conns.set(o, [await makeConnection(db.sql, o), await makeConnection(db.sql, o)]);
+  // Backlogs of different sizes, with statistics: a plan made for one owner's count costs differently from the next one's.
+  for (const [i, o] of owners.entries()) {
+    // Published and due tomorrow: the relay's and the claimers' queries of the other tests do not see them.
+    await db.sql`insert into messages (id, owner, connection_id, chat, text, shard, published_at, available_at)
+      select gen_random_uuid(), ${o}, ${conns.get(o)![0]!}, '@x', 'backlog ' || g, 1, now(), now() + interval '1 day'
+      from generate_series(1, ${1 + i * i * 40}) g`;
+  }
+  await db.sql`analyze messages`;
+  await db.sql`analyze connections`;
+  const own = postgres(db.url, { max: 1, onnotice: () => undefined });
+  try {
+    for (const o of owners) {
+      const [a, b] = conns.get(o)!;
+      const r = await acceptMessages(own, o, [{ connectionId: a!, chat: '@a', text: 'x' }, { connectionId: b!, chat: '@b', text: 'y' }], { actor: o });
+      assert.equal(r.map((x) => x.message.connection_id), [a, b]);
+    }
+    const plans = await own<{ statement: string; generic: number; custom: number }[]>`
+      select statement, generic_plans::int as generic, custom_plans::int as custom from pg_prepared_statements
+      where (statement like '%count(*)::int from messages where owner%' or statement like '%left join connections%')
+        and statement not like '%pg_prepared_statements%'`;
+    assert.is(plans.length, 2);
+    for (const p of plans) assert.equal([p.custom, p.generic], [5, 3], p.statement.slice(0, 160));
+  } finally {
+    await own.end();
+    await db.sql`delete from messages where owner = any(${owners})`;
+  }
+});
+
 test('the delivery\'s batched statements are planned once per database connection whatever their batch sizes', async () => {
   const owner = `o-${randomUUID()}`;
   const conn = await makeConnection(db.sql, owner);
