@@ -95,7 +95,8 @@ export async function getChats(sql: Sql, owner: string, pairs: { connectionId: s
   // per connection after five runs. The array join was re-planned on every run (its estimate follows
   // the arrays' length): measured with pg_stat_statements at 10,000/min, 120 of its 147 µs a
   // message were planning; 4.7 against 87 µs a call on a quiet server (docs/performance.md). Several
-  // pairs: the arrays and the owner as sub-selects, which the planner cannot see into (one generic plan as well).
+  // pairs: the arrays and the owner as sub-selects, which the planner cannot see into, so one generic
+  // plan as well.
   const rows = pairs.length === 1 ? await sql<ChatRow[]>`
     select * from chats where id = ${pairs[0]!.chatId} and connection_id = ${pairs[0]!.connectionId} and owner = ${owner}`
     : await sql<ChatRow[]>`
