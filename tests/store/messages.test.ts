@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { AppError } from '../../src/errors.ts';
 import {
   acceptMessages, claimDue, getMessage, getMessagesForDelivery, listMessages, listUnpublished, markFailed, markPublished, markSendingMany,
-  markSentMany, rescheduleMessage, toApiMessage, usedIdempotencyKeys, type MessageInput,
+  markSentMany, rescheduleMessage, toApiMessage, usedIdempotencyKeys,
 } from '../../src/store/messages.ts';
 import { readEvents } from '../../src/store/events.ts';
 import { upsertChat } from '../../src/store/chats.ts';
@@ -72,7 +72,7 @@ test('an accept is two writes to Postgres (one without keys, stored with its aud
     const { row: chat } = await upsertChat(db.sql, owner, conn, { platformChatId: '-100777', type: 'channel', title: 'c', isAdmin: true, canSend: true, rights: {} });
     const withChat = async (chatId: string) => {
       const before = wire.snapshot();
-      const inputs: MessageInput[] = [{ connectionId: conn, chat: chatId, text: 'by id' }];
+      const inputs = [{ connectionId: conn, chat: chatId, text: 'by id' }];
       const results = await acceptMessages(own, owner, inputs, {
         actor: owner, chats: {
           pairs: [{ connectionId: conn, chatId }],
