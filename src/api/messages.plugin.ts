@@ -4,7 +4,7 @@ import type postgres from 'postgres';
 import type { Quotas, StatusEvents } from '../config.ts';
 import { AppError, type ErrorCode, type ErrorDetail } from '../errors.ts';
 import { mediaTypes, type MessageTemplate, type SendCapabilities } from '../platforms/adapter.ts';
-import type { ChatRow } from '../store/chats.ts';
+import { getChats } from '../store/chats.ts';
 import {
   acceptMessages, getMessage, listMessages, toApiMessage, usedIdempotencyKeys,
   type AcceptResult, type MediaInput, type MessageInput, type MessageRow, type MessageStatus, type Priority,
@@ -372,25 +372,22 @@ const internals = {
     // A chat id names a chat of one connection (another connection may not even see that chat), so
     // it is looked up owner- and connection-scoped; a batch names few distinct chats.
     const byRef = fresh.filter(({ m }) => uuidRe.test(m.chat));
-    // One statement for all of them (at 100,000/min a statement per distinct chat was ~1,600/s), sent
-    // with the accept's owner lock: a round trip fewer per request.
-    const pairs = [...new Set(byRef.map(({ m }) => `${m.connectionId} ${m.chat.toLowerCase()}`))].map((pair) => {
+    // One statement for all of them: at 100,000/min a statement per distinct chat was ~1,600/s.
+    const pairs = [...new Set(byRef.map(({ m }) => `${m.connectionId} ${m.chat.toLowerCase()}`))];
+    const chats = await getChats(o.sql, owner, pairs.map((pair) => {
       const [connectionId, chatId] = pair.split(' ') as [string, string];
       return { connectionId, chatId };
-    });
-    const resolve = (chats: Map<string, ChatRow>) => {
-      const unknown: ErrorDetail[] = [];
-      for (const { m, i } of byRef) {
-        const chat = chats.get(`${m.connectionId} ${m.chat.toLowerCase()}`);
-        if (chat) m.platformChatId = chat.platform_chat_id;
-        else unknown.push({ path: path(i, 'chat'), message: 'no such chat on this connection' });
-      }
-      if (unknown.length > 0) internals.fail('NOT_FOUND', 'chat not found', unknown);
-    };
+    }));
+    const unknown: ErrorDetail[] = [];
+    for (const { m, i } of byRef) {
+      const chat = chats.get(`${m.connectionId} ${m.chat.toLowerCase()}`);
+      if (chat) m.platformChatId = chat.platform_chat_id;
+      else unknown.push({ path: path(i, 'chat'), message: 'no such chat on this connection' });
+    }
+    if (unknown.length > 0) internals.fail('NOT_FOUND', 'chat not found', unknown);
 
     const results = await acceptMessages(o.sql, owner, inputs, {
       actor: owner, requireActive: false, announce: o.statusEvents !== 'outcomes', ...(o.quotas && { maxQueued: o.quotas.queuedMessagesPerOwner }),
-      ...(pairs.length > 0 && { chats: { pairs, resolve } }),
     });
     if (results.some((r) => !r.replay)) o.delivery.notify();
     return results;

@@ -17,7 +17,7 @@ export interface ChatCheck {
 // Chats a connection may post into. Every query carries `owner = ${owner}` and the connection id:
 // a chat of another owner, or of another connection of the same owner, does not exist here.
 
-type Sql = postgres.Sql | postgres.TransactionSql | postgres.ReservedSql;
+type Sql = postgres.Sql | postgres.TransactionSql;
 
 export interface ChatRow {
   id: string;

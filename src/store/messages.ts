@@ -3,7 +3,6 @@ import type postgres from 'postgres';
 import { quotaDefaults } from '../config.ts';
 import { AppError, type ErrorDetail } from '../errors.ts';
 import { traceCarrier, withSpan, type TraceCarrier } from '../observability/tracing.ts';
-import { getChats, type ChatRow } from './chats.ts';
 import { eventsCommitted, posLockSelect } from './events.ts';
 import { fenceClause, type Fence } from './leases.ts';
 import { ownerLockSelect, quotaExceeded } from './quotas.ts';
@@ -236,12 +235,6 @@ export interface AuditContext {
   announce?: boolean;
   /** unsent (queued or sending) messages the owner may have; QUOTA_EXCEEDED beyond, all or none */
   maxQueued?: number;
-  /**
-   * Chats named by id (getChats' pairs), read in the round trip of the owner's lock instead of one of
-   * their own. `resolve` gets them after the connections check and before the quota check: it sets
-   * the inputs' platformChatId, or throws (nothing is written).
-   */
-  chats?: { pairs: { connectionId: string; chatId: string }[]; resolve: (found: Map<string, ChatRow>) => void };
 }
 
 /**
@@ -273,14 +266,13 @@ export async function acceptMessages(sql: postgres.Sql, owner: string, inputs: M
     // The room read is written with the lock's statement, not after its answer: the server runs a
     // connection's statements in order, so it still reads once the lock is held (one round trip and
     // one socket write fewer per accept). When the connections check fails below, its answer is unused.
-    const [conns, [room], chats] = await Promise.all([
+    const [conns, [room]] = await Promise.all([
       tx<{ id: string | null; status: string; shard: number }[]>`
         select c.id, c.status, c.shard from (${ownerLockSelect(tx, owner)}) l
         left join connections c on c.owner = ${owner} and ${connIds.length === 1 ? tx`c.id = ${connIds[0]!}` : tx`c.id = any((select ${tx.array(connIds)}::uuid[])::uuid[])`}`,
       tx<{ unsent: number; used: string[] }[]>`
         select (select count(*)::int from messages where owner = (select ${owner}::text) and status in ('queued', 'sending')) as unsent,
           ${keys.length === 0 ? tx`'{}'::text[]` : tx`array(select idempotency_key from messages where owner = ${owner} and idempotency_key = any(${tx.array(keys)}))`} as used`,
-      getChats(tx, owner, audit.chats?.pairs ?? []),
     ]);
     const byId = new Map(conns.flatMap((c) => (c.id ? [[c.id, c] as const] : [])));
     inputs.forEach((inp, i) => {
@@ -290,7 +282,6 @@ export async function acceptMessages(sql: postgres.Sql, owner: string, inputs: M
         throw new AppError('CONNECTION_NOT_ACTIVE', `connection is ${c.status}, not active`, { details: [{ path: `messages.${i}.connectionId`, message: c.status }] });
       }
     });
-    audit.chats?.resolve(chats);
     const known = new Set(room!.used);
     const adding = inputs.filter((i) => i.idempotencyKey === undefined).length + keys.filter((k) => !known.has(k)).length;
     const limit = audit.maxQueued ?? quotaDefaults.queuedMessagesPerOwner;
