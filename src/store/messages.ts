@@ -5,6 +5,7 @@ import { AppError, type ErrorDetail } from '../errors.ts';
 import { traceCarrier, withSpan, type TraceCarrier } from '../observability/tracing.ts';
 import { eventsCommitted, posLockSelect } from './events.ts';
 import { fenceClause, type Fence } from './leases.ts';
+import { opaque } from './opaque.ts';
 import { ownerLockSelect, quotaExceeded } from './quotas.ts';
 import { transactionEndingWith, type Tx } from './transaction.ts';
 import { lockUploads, type UploadRow } from './uploads.ts';
@@ -259,9 +260,9 @@ export async function acceptMessages(sql: postgres.Sql, owner: string, inputs: M
     // runs, so the keys and the count read next (a later statement, a fresh snapshot) stay true.
     // Was 5 statements with the keys and the count (connections, lock, keys, lock again, count), now 2 in one round trip.
     // One connection (the common case) by equality, which keeps a generic plan; `= any(array)` is
-    // planned on every run (111 of its 133 µs a message at 10,000/min; see getChats), hence the
-    // sub-select for several (lockedInOrder). The count's owner is one too: planned for each owner's
-    // backlog, it was re-planned on most runs at 100,000/min (160 µs a run).
+    // planned on every run (111 of its 133 µs a message at 10,000/min; see getChats), hence opaque()
+    // for several. The count's owner is opaque too: planned for each owner's backlog, it was re-planned
+    // on most runs at 100,000/min (160 µs a run).
     const keys = [...new Set(inputs.flatMap((i) => (i.idempotencyKey === undefined ? [] : [i.idempotencyKey])))];
     // The room read is written with the lock's statement, not after its answer: the server runs a
     // connection's statements in order, so it still reads once the lock is held (one round trip and
@@ -269,9 +270,9 @@ export async function acceptMessages(sql: postgres.Sql, owner: string, inputs: M
     const [conns, [room]] = await Promise.all([
       tx<{ id: string | null; status: string; shard: number }[]>`
         select c.id, c.status, c.shard from (${ownerLockSelect(tx, owner)}) l
-        left join connections c on c.owner = ${owner} and ${connIds.length === 1 ? tx`c.id = ${connIds[0]!}` : tx`c.id = any((select ${tx.array(connIds)}::uuid[])::uuid[])`}`,
+        left join connections c on c.owner = ${owner} and ${connIds.length === 1 ? tx`c.id = ${connIds[0]!}` : tx`c.id = any(${opaque(tx, tx.array(connIds), 'uuid[]')}::uuid[])`}`,
       tx<{ unsent: number; used: string[] }[]>`
-        select (select count(*)::int from messages where owner = (select ${owner}::text) and status in ('queued', 'sending')) as unsent,
+        select (select count(*)::int from messages where owner = ${opaque(tx, owner, 'text')} and status in ('queued', 'sending')) as unsent,
           ${keys.length === 0 ? tx`'{}'::text[]` : tx`array(select idempotency_key from messages where owner = ${owner} and idempotency_key = any(${tx.array(keys)}))`} as used`,
     ]);
     const byId = new Map(conns.flatMap((c) => (c.id ? [[c.id, c] as const] : [])));
@@ -493,8 +494,7 @@ export async function markFailed(sql: Sql, id: string, error: MessageError, fenc
 export async function getMessagesForDelivery(sql: Sql, ids: string[]): Promise<Map<string, MessageRow>> {
   const valid = ids.filter((id) => uuidRe.test(id));
   if (valid.length === 0) return new Map();
-  // The array as a sub-select keeps one generic plan (see lockedInOrder).
-  const rows = await sql<MessageRow[]>`select * from messages where id = any((select ${sql.array(valid)}::uuid[])::uuid[])`;
+  const rows = await sql<MessageRow[]>`select * from messages where id = any(${opaque(sql, sql.array(valid), 'uuid[]')}::uuid[])`;
   return new Map(rows.map((r) => [r.id, r]));
 }
 
@@ -513,7 +513,7 @@ export async function markSendingMany(sql: Sql, entries: { id: string; seq: numb
     with ${lockedInOrder(sql, ids)}, changed as (
       update messages m set status = 'sending', attempts = m.attempts + 1,
         available_at = now() + make_interval(secs => ${leaseMs / 1000}), updated_at = now()
-      from locked, unnest((select ${ids}::uuid[]), (select ${sql.array(entries.map((e) => e.seq))}::int[]), (select ${sql.array(entries.map((e) => e.epoch ?? -1))}::bigint[])) as t(id, seq, epoch)
+      from locked, unnest(${opaque(sql, ids, 'uuid[]')}, ${opaque(sql, sql.array(entries.map((e) => e.seq)), 'int[]')}, ${opaque(sql, sql.array(entries.map((e) => e.epoch ?? -1)), 'bigint[]')}) as t(id, seq, epoch)
       where m.id = locked.id and m.id = t.id and m.publish_seq = t.seq and m.status in ('queued', 'sending')
         ${node === undefined ? sql`` : sql`and exists (select 1 from shard_leases l where l.shard = m.shard and l.owner = ${node} and l.epoch = t.epoch for share)`}
       returning m.*
@@ -534,7 +534,7 @@ export async function markSentMany(sql: Sql, entries: { id: string; platformMess
     with ${lockedInOrder(sql, ids)}, changed as (
       update messages m set status = 'sent', platform_message_id = t.platform_message_id, sent_at = now(),
         error = null, updated_at = now()
-      from locked, unnest((select ${ids}::uuid[]), (select ${sql.array(entries.map((e) => e.platformMessageId))}::text[])) as t(id, platform_message_id)
+      from locked, unnest(${opaque(sql, ids, 'uuid[]')}, ${opaque(sql, sql.array(entries.map((e) => e.platformMessageId)), 'text[]')}) as t(id, platform_message_id)
       where m.id = locked.id and m.id = t.id and m.status = 'sending'
       returning m.*
     ), ${statusEvents(sql)}
@@ -547,14 +547,9 @@ export async function markSentMany(sql: Sql, entries: { id: string; platformMess
 // that lock overlapping rows in different orders deadlock, and Postgres breaks the tie only after
 // deadlock_timeout (1 s): measured at 10,000/min, the relay's markPublished against a batched
 // markSending deadlocked 23 times a minute and pushed p99 from 0.13 s to 1.8 s.
-//
-// Arrays enter these statements as `(select $n::type[])`, a value the planner cannot see into, so its
-// estimates (and the plan) do not follow the array's length and Postgres keeps one generic plan per
-// connection after five runs. As plain `$n::uuid[]` the batches of varying size were planned on
-// every run: at 10,000/min 300 µs a message of Postgres CPU, 250–600 µs a statement with its events
-// (pg_stat_statements; docs/performance.md).
+// Their arrays are opaque() parameters: one generic plan whatever the batch size.
 function lockedInOrder(sql: Sql, ids: postgres.Parameter<string[]> | postgres.ArrayParameter<string[]>) {
-  return sql`locked as materialized (select id from messages where id = any((select ${ids}::uuid[])::uuid[]) order by id for update)`;
+  return sql`locked as materialized (select id from messages where id = any(${opaque(sql, ids, 'uuid[]')}::uuid[]) order by id for update)`;
 }
 
 export interface Reschedule {
@@ -634,7 +629,7 @@ export async function markPublished(sql: Sql, entries: { id: string; seq: number
   const rows = await sql`
     with ${lockedInOrder(sql, ids)}
     update messages m set published_at = now()
-    from locked, unnest((select ${ids}::uuid[]), (select ${sql.array(entries.map((e) => e.seq))}::int[])) as t(id, seq)
+    from locked, unnest(${opaque(sql, ids, 'uuid[]')}, ${opaque(sql, sql.array(entries.map((e) => e.seq)), 'int[]')}) as t(id, seq)
     where m.id = locked.id and m.id = t.id and m.publish_seq = t.seq and m.published_at is null
     returning 1`;
   return rows.length;
